@@ -1,0 +1,32 @@
+# flask-lb-lab: `make lab` brings the lab up, `make test` runs every test; `make help` lists the rest.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+export PATH := $(CURDIR)/.venv/bin:$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export APP_VERSION ?= 1.0.0
+
+PYTEST := pytest -v --durations=15
+
+.PHONY: help bootstrap images lint test test-unit
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+bootstrap: ## Host packages, a running Docker engine and the Python venv (.venv)
+	@scripts/bootstrap
+
+images: bootstrap ## Every image the lab uses, built locally when no registry answers
+	@scripts/images
+
+lint: bootstrap ## ruff, yamllint and ansible-lint (production profile)
+	ruff check .
+	ruff format --check .
+	yamllint --strict .
+
+test-unit: bootstrap ## The app's unit tests only (seconds, no Docker)
+	$(PYTEST) tests/unit
+
+test: images lint ## The whole test suite, in one pytest run
+	$(PYTEST) tests/unit tests/image

@@ -1,0 +1,67 @@
+"""The Flask app through Flask's test client: page, JSON identity, health, errors."""
+
+import socket
+
+import pytest
+from wsgi import create_app
+
+
+@pytest.fixture
+def client(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("APP_HOST", "app7")
+    monkeypatch.setenv("APP_REPLICA", "app7-r2")
+    monkeypatch.setenv("APP_VERSION", "9.9.9")
+    return create_app().test_client()
+
+
+def test_page_shows_container_host_replica_and_version(client) -> None:
+    reply = client.get("/")
+    assert reply.status_code == 200
+    page = reply.get_data(as_text=True)
+    assert f"Container ID: {socket.gethostname()}" in page
+    for fact in ("App host: app7", "Replica: app7-r2", "Version: 9.9.9"):
+        assert fact in page
+
+
+def test_whoami_is_json_identity(client) -> None:
+    reply = client.get("/api/whoami")
+    assert reply.status_code == 200
+    assert reply.get_json() == {
+        "container_id": socket.gethostname(),
+        "host": "app7",
+        "replica": "app7-r2",
+        "version": "9.9.9",
+    }
+
+
+def test_healthz(client) -> None:
+    reply = client.get("/healthz")
+    assert reply.status_code == 200
+    assert reply.get_json()["status"] == "ok"
+
+
+def test_unknown_page_is_a_404_page_not_a_traceback(client) -> None:
+    reply = client.get("/no/such/page")
+    assert reply.status_code == 404
+    assert reply.mimetype == "text/html"
+    body = reply.get_data(as_text=True)
+    assert "404 Not Found" in body
+    assert "Traceback" not in body
+
+
+def test_unknown_api_path_is_a_json_404(client) -> None:
+    reply = client.get("/api/nothing")
+    assert reply.status_code == 404
+    assert reply.get_json() == {"error": "Not Found", "status": 404}
+
+
+def test_wrong_method_is_405(client) -> None:
+    assert client.post("/healthz").status_code == 405
+
+
+def test_defaults_without_deployment_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("APP_HOST", "APP_REPLICA", "APP_VERSION"):
+        monkeypatch.delenv(name, raising=False)
+    whoami = create_app().test_client().get("/api/whoami").get_json()
+    assert whoami["host"] == "unknown"
+    assert whoami["version"] == "dev"
