@@ -24,6 +24,7 @@ lint: bootstrap ## ruff, yamllint and ansible-lint (production profile)
 	ruff check .
 	ruff format --check .
 	yamllint --strict .
+	ansible-lint --profile production
 
 test-unit: bootstrap ## The app's unit tests only (seconds, no Docker)
 	$(PYTEST) tests/unit
