@@ -38,6 +38,8 @@ def test_role_refuses_bad_input(role: str, extra_vars: dict, message: str) -> No
         "-i",
         "localhost,",
         "-e",
+        f"ansible_python_interpreter={sys.executable}",
+        "-e",
         json.dumps({"role_under_test": role, **extra_vars}),
         check=False,
         timeout=120,
