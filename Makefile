@@ -17,6 +17,15 @@ help: ## List the targets
 bootstrap: ## Host packages, a running Docker engine and the Python venv (.venv)
 	@scripts/bootstrap
 
+lab: images ## Bring the whole lab up (PROVIDER=docker|virtualbox|libvirt, LAB_APP_HOSTS=N)
+	@scripts/lab up
+
+provision: bootstrap ## Run playbook.yml again on the running lab (ANSIBLE_ARGS="-e app_replicas=4")
+	ansible-playbook -i inventories/vagrant playbook.yml $(ANSIBLE_ARGS)
+
+destroy: ## Remove every machine, network and volume of the lab
+	@scripts/lab destroy
+
 images: bootstrap ## Every image the lab uses, built locally when no registry answers
 	@scripts/images
 
