@@ -9,7 +9,7 @@ export APP_VERSION ?= 1.0.0
 
 PYTEST := pytest -v --durations=15
 
-.PHONY: help bootstrap images lint test test-unit
+.PHONY: help bootstrap images lint test test-unit molecule lab provision destroy
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -38,5 +38,8 @@ lint: bootstrap ## ruff, yamllint and ansible-lint (production profile)
 test-unit: bootstrap ## The app's unit tests only (seconds, no Docker)
 	$(PYTEST) tests/unit
 
-test: images lint ## The whole test suite, in one pytest run
-	$(PYTEST) tests/unit tests/image
+test: images lint ## The whole test suite, in one pytest run (removes a running lab)
+	$(PYTEST) -s tests/unit tests/image tests/roles tests/lab
+
+molecule: images ## Every Molecule scenario (molecule test --all)
+	molecule test --all
