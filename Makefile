@@ -9,7 +9,7 @@ export APP_VERSION ?= 1.0.0
 
 PYTEST := pytest -v --durations=15
 
-.PHONY: help bootstrap images lint test test-unit molecule lab provision destroy
+.PHONY: help bootstrap images lint test test-unit molecule lab provision deploy load destroy
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -22,6 +22,12 @@ lab: images ## Bring the whole lab up (PROVIDER=docker|virtualbox|libvirt, LAB_A
 
 provision: bootstrap ## Run playbook.yml again on the running lab (ANSIBLE_ARGS="-e app_replicas=4")
 	ansible-playbook -i inventories/vagrant playbook.yml $(ANSIBLE_ARGS)
+
+deploy: images ## Roll APP_VERSION out to the running lab, one app host at a time, no downtime
+	ansible-playbook -i inventories/vagrant playbook.yml -e app_version=$(APP_VERSION) $(ANSIBLE_ARGS)
+
+load: bootstrap ## A bounded load on the balancer with a report (LOAD_ARGS="--connections 16 --duration 20")
+	python tools/loadtest.py http://127.0.0.1:7151/api/whoami $(LOAD_ARGS)
 
 destroy: ## Remove every machine, network and volume of the lab
 	@scripts/lab destroy

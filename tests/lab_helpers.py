@@ -2,9 +2,12 @@
 
 import os
 import re
+import threading
+import time
 from collections import Counter
 
 from helpers import ROOT, get_json, run
+from loadtest import Results, report, run_load
 
 BALANCER = "http://127.0.0.1:7151"
 
@@ -55,3 +58,43 @@ def lab_leftovers() -> dict[str, list[str]]:
             "network", "ls", "--format", "{{.Name}}", "--filter", "name=vagrant_network"
         ),
     }
+
+
+def assert_even_split(answered, replicas: set[str], requests: int) -> None:
+    assert set(answered) == replicas, f"replicas that answered: {sorted(answered)}"
+    fair = requests / len(replicas)
+    print(f"\n{requests} requests over {len(replicas)} replicas: {dict(sorted(answered.items()))}")
+    for replica, count in answered.items():
+        assert 0.75 * fair <= count <= 1.25 * fair, f"{replica} got {count}, fair share {fair:.1f}"
+
+
+class Load:
+    """A bounded load on the balancer in the background, for `with Load() as load: ...`."""
+
+    def __init__(self, connections: int = 8, max_seconds: float = 600) -> None:
+        self.stop = threading.Event()
+        self.results: Results | None = None
+        self._thread = threading.Thread(
+            target=self._run, args=(connections, max_seconds), daemon=True
+        )
+
+    def _run(self, connections: int, max_seconds: float) -> None:
+        self.results = run_load(
+            f"{BALANCER}/api/whoami", connections, 10_000_000, max_seconds, stop=self.stop
+        )
+
+    def __enter__(self) -> "Load":
+        self._thread.start()
+        time.sleep(1)  # under way before the action starts
+        return self
+
+    def __exit__(self, *exc) -> None:
+        time.sleep(1)
+        self.stop.set()
+        self._thread.join()
+        print(f"\nload during the action:\n{report(self.results)}")
+
+
+def node(name: str, *command: str, check: bool = True):
+    """Run a command inside a lab machine (a node container of the docker provider)."""
+    return run("docker", "exec", f"flask-lb-lab-{name}", *command, check=check)

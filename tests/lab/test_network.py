@@ -1,0 +1,45 @@
+"""A closed lab network: replica ports answer only the balancer, the balancer only SSH and 7151."""
+
+import socket
+
+import pytest
+from lab_helpers import node
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+APP1_REPLICA = ("192.168.56.11", 8001)
+
+
+def reachable(address: tuple[str, int], timeout: float = 3) -> bool:
+    try:
+        with socket.create_connection(address, timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def curl_from(machine: str, url: str) -> bool:
+    return node(machine, "curl", "-fsS", "--max-time", "3", url, check=False).returncode == 0
+
+
+def test_replica_port_answers_the_balancer(lab) -> None:
+    assert curl_from("balancer", "http://192.168.56.11:8001/healthz")
+
+
+def test_replica_port_refuses_another_app_host(lab) -> None:
+    assert not curl_from("app2", "http://192.168.56.11:8001/healthz")
+
+
+def test_replica_port_refuses_the_vagrant_host(lab) -> None:
+    assert not reachable(APP1_REPLICA)
+
+
+def test_balancer_takes_only_ssh_and_7151(lab) -> None:
+    # Something listening on another port of the balancer is still out of reach.
+    node("balancer", "sh", "-c", "setsid python3 -m http.server 9999 >/dev/null 2>&1 &")
+    try:
+        assert curl_from("balancer", "http://127.0.0.1:9999/")
+        assert not curl_from("app1", "http://192.168.56.10:9999/")
+        assert curl_from("app1", "http://192.168.56.10:7151/healthz")
+        assert reachable(("192.168.56.10", 22))
+    finally:
+        node("balancer", "pkill", "-f", "http.server 9999", check=False)

@@ -1,0 +1,137 @@
+"""The lab under load: rolling redeploys, dead replicas and hosts, bad input, bad HTTP."""
+
+import json
+import os
+import socket
+import time
+
+import pytest
+from helpers import get_json, http_get, run, wait_for
+from lab_helpers import BALANCER, Load, balancer_answers, lab_env, node, provision
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+REPLICAS = {f"app{h}-r{r}" for h in (1, 2) for r in (1, 2, 3)}
+
+
+def test_crashed_replica_is_restarted_by_docker_and_rejoins(lab) -> None:
+    with Load(connections=8) as load:
+        # A crash: the replica's gunicorn dies with SIGKILL; its restart policy brings it back.
+        node("app1", "sh", "-c", "kill -9 $(docker inspect --format '{{.State.Pid}}' app-2)")
+        crashed = time.monotonic()
+        wait_for(lambda: "app1-r2" in balancer_answers(12), timeout=60, what="app1-r2 to rejoin")
+        rejoined = time.monotonic() - crashed
+    print(f"\napp1-r2 back in rotation {rejoined:.1f} s after its process was killed")
+    assert load.results.failed == 0, load.results.statuses | load.results.errors
+    assert rejoined <= 15
+
+
+def test_docker_kill_loses_nothing_and_a_provision_brings_it_back(lab) -> None:
+    # `docker kill` is an operator's stop: Docker does not restart it; the next provision does.
+    with Load(connections=8) as load:
+        node("app1", "docker", "kill", "app-3")
+        time.sleep(3)
+        assert "app1-r3" not in balancer_answers(24)
+    assert load.results.failed == 0, load.results.statuses | load.results.errors
+    recap = provision(app_hosts=2)
+    assert recap["app1"]["changed"] >= 1
+    wait_for(lambda: "app1-r3" in balancer_answers(12), timeout=30, what="app1-r3 to rejoin")
+
+
+def test_stopped_app_host_leaves_the_rest_serving_and_rejoins(lab) -> None:
+    with Load(connections=8) as load:
+        run("docker", "stop", "flask-lb-lab-app2")
+        time.sleep(5)
+        during = balancer_answers(24)
+        run("docker", "start", "flask-lb-lab-app2")
+        started = time.monotonic()
+        wait_for(
+            lambda: {"app2-r1", "app2-r2", "app2-r3"} <= set(balancer_answers(24)),
+            timeout=180,
+            what="app2's replicas to rejoin",
+        )
+        back = time.monotonic() - started
+    print(f"\nwhile app2 was down: {dict(during)}; app2 back {back:.0f} s after docker start")
+    print(f"failed while a whole host went down: {load.results.failed} of {load.results.total}")
+    assert set(during) <= {"app1-r1", "app1-r2", "app1-r3"}
+    # Only what was in flight at that instant may fail: at most one per connection.
+    assert load.results.failed <= 8
+
+
+# Each bad value is refused before any host changes, with a message that names it.
+BAD_INPUTS = [
+    ({"app_replicas": 0}, "app_replicas must be at least 1"),
+    ({"app_replicas": -1}, "app_replicas must be at least 1"),
+    ({"app_replicas": "three"}, "app_replicas"),
+    ({"app_port_base": 70000}, "within 1-65535"),
+    ({"app_replicas": 2, "app_ports": [8001, 8001]}, "no two replicas may share a port"),
+    ({"nginx_upstream_group": "nobody"}, "the upstream needs servers"),
+    ({"nginx_balancing_method": "fastest"}, "nginx_balancing_method"),
+    ({"nginx_listen_port": 22}, "nginx_listen_port 22 is already taken"),
+    ({"nginx_listen_port": 0}, "nginx_listen_port must be within 1-65535"),
+    ({"docker_install_source": "snap"}, "docker_install_source"),
+]
+
+
+@pytest.mark.parametrize(("extra_vars", "message"), BAD_INPUTS, ids=[m for _, m in BAD_INPUTS])
+def test_bad_input_is_refused_and_the_lab_keeps_serving(lab, extra_vars, message) -> None:
+    result = run(
+        "ansible-playbook",
+        "-i",
+        "inventories/vagrant",
+        "playbook.yml",
+        "-e",
+        json.dumps(extra_vars),
+        env=lab_env(2),
+        check=False,
+        timeout=300,
+    )
+    output = result.stdout + result.stderr
+    print(f"\n{json.dumps(extra_vars):<45} -> refused: {message}")
+    assert result.returncode != 0
+    assert message in output, output[-3000:]
+    assert "changed=" not in output or all(
+        "changed=0" in line for line in output.splitlines() if "changed=" in line
+    )
+    assert set(balancer_answers(12)) <= REPLICAS
+
+
+def raw_request(request: bytes, timeout: float = 15) -> int:
+    """Send raw bytes to the balancer; the HTTP status it answers (0 if it closed silently)."""
+    with socket.create_connection(("127.0.0.1", 7151), timeout=timeout) as conn:
+        conn.sendall(request)
+        reply = conn.recv(200)
+    return int(reply.split()[1]) if reply.startswith(b"HTTP/") else 0
+
+
+def test_nginx_refuses_bad_http_and_keeps_serving(lab) -> None:
+    huge_header = b"GET / HTTP/1.1\r\nHost: lab\r\nCookie: " + b"a" * 20_000 + b"\r\n\r\n"
+    assert raw_request(huge_header) in (400, 431)
+    huge_body = b"POST / HTTP/1.1\r\nHost: lab\r\nContent-Length: 5000000\r\n\r\n"
+    assert raw_request(huge_body) == 413
+    assert raw_request(b"GET /../../etc/passwd HTTP/1.1\r\nHost: lab\r\n\r\n") == 400
+    # A slow client that never finishes its headers is cut off (client_header_timeout).
+    started = time.monotonic()
+    assert raw_request(b"GET / HTTP/1.1\r\nHost: lab\r\nX-Slow: ", timeout=30) in (0, 408)
+    print(f"\nslow client cut off after {time.monotonic() - started:.1f} s")
+    assert http_get(f"{BALANCER}/healthz")[0] == 200
+
+
+# Last: it leaves the lab on version 2.0.0.
+def test_rolling_redeploy_under_load_loses_nothing(lab) -> None:
+    run("scripts/images", env={**os.environ, "APP_VERSION": "2.0.0"}, timeout=900)
+    started = time.monotonic()
+    with Load(connections=8) as load:
+        recap = run(
+            "ansible-playbook",
+            "-i",
+            "inventories/vagrant",
+            "playbook.yml",
+            env={**lab_env(2), "APP_VERSION": "2.0.0"},
+            timeout=1200,
+        ).stdout
+    print(f"\nrollout to 2.0.0: {time.monotonic() - started:.0f} s")
+    assert "Drain this host at the balancer" in recap
+    assert load.results.failed == 0, load.results.statuses | load.results.errors
+    versions = {get_json(f"{BALANCER}/api/whoami")["version"] for _ in range(30)}
+    assert versions == {"2.0.0"}
+    assert set(balancer_answers(60)) == REPLICAS

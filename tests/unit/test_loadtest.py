@@ -1,0 +1,66 @@
+"""The load tool against a real local HTTP server: counts, failures, the loopback rule."""
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from loadtest import report, require_loopback, run_load
+
+
+class Replicas(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    served = 0
+
+    def do_GET(self) -> None:
+        Replicas.served += 1
+        if self.path == "/broken":
+            self.send_response(502)
+            body = b"bad gateway"
+        else:
+            self.send_response(200)
+            body = json.dumps({"replica": f"r{Replicas.served % 3}"}).encode()
+            self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def server() -> Iterator[str]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Replicas)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def test_counts_every_request_and_replica(server: str) -> None:
+    results = run_load(f"{server}/api/whoami", connections=4, requests=90, duration=30)
+    assert results.total == 90
+    assert results.failed == 0
+    assert results.statuses == {200: 90}
+    assert set(results.replicas) == {"r0", "r1", "r2"}
+    assert sum(results.replicas.values()) == 90
+    assert 0 < results.percentile(0.5) <= results.percentile(0.99)
+    assert "requests 90" in report(results)
+
+
+def test_non_2xx_answers_count_as_failed(server: str) -> None:
+    results = run_load(f"{server}/broken", connections=2, requests=10, duration=30)
+    assert results.statuses == {502: 10}
+    assert results.failed == 10
+
+
+def test_connection_errors_count_as_failed() -> None:
+    results = run_load("http://127.0.0.1:9/", connections=1, requests=3, duration=30)
+    assert results.failed == 3
+    assert results.statuses == {}
+
+
+def test_refuses_targets_off_this_machine() -> None:
+    with pytest.raises(SystemExit, match="only loopback"):
+        require_loopback("192.0.2.10")

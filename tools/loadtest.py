@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+"""A bounded HTTP load on the balancer, from this machine: what answered, how fast, what failed.
+
+Only loopback targets are accepted (the lab publishes its balancer on 127.0.0.1:7151). Stops after
+--requests requests or --duration seconds, whichever comes first.
+
+usage: loadtest.py [URL] [--connections 8] [--requests 2000] [--duration 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import ipaddress
+import json
+import socket
+import statistics
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+
+@dataclass
+class Results:
+    statuses: Counter[int] = field(default_factory=Counter)
+    replicas: Counter[str] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+    latencies: list[float] = field(default_factory=list)
+    elapsed: float = 0.0
+
+    @property
+    def total(self) -> int:
+        return sum(self.statuses.values()) + sum(self.errors.values())
+
+    @property
+    def failed(self) -> int:
+        return sum(n for status, n in self.statuses.items() if not 200 <= status < 300) + sum(
+            self.errors.values()
+        )
+
+    def percentile(self, fraction: float) -> float:
+        if len(self.latencies) < 2:
+            return self.latencies[0] if self.latencies else 0.0
+        return statistics.quantiles(self.latencies, n=100, method="inclusive")[
+            round(fraction * 100) - 1
+        ]
+
+
+def require_loopback(host: str) -> None:
+    address = ipaddress.ip_address(socket.gethostbyname(host))
+    if not address.is_loopback:
+        sys.exit(f"refusing to load {host} ({address}): only loopback targets are allowed")
+
+
+def run_load(
+    url: str, connections: int, requests: int, duration: float, stop: threading.Event | None = None
+) -> Results:
+    """Load url until requests are sent, duration passes or stop is set."""
+    parts = urlsplit(url)
+    require_loopback(parts.hostname or "")
+    path = parts.path or "/api/whoami"
+    results = Results()
+    lock = threading.Lock()
+    budget = iter(range(requests))
+    deadline = time.monotonic() + duration
+
+    def worker() -> None:
+        conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=10)
+        while time.monotonic() < deadline and not (stop and stop.is_set()):
+            with lock:
+                if next(budget, None) is None:
+                    break
+            started = time.perf_counter()
+            try:
+                conn.request("GET", path)
+                reply = conn.getresponse()
+                body = reply.read()
+                latency = time.perf_counter() - started
+                replica = ""
+                if reply.status == 200 and reply.getheader("Content-Type", "").startswith(
+                    "application/json"
+                ):
+                    replica = json.loads(body).get("replica", "")
+                with lock:
+                    results.statuses[reply.status] += 1
+                    results.latencies.append(latency)
+                    if replica:
+                        results.replicas[replica] += 1
+            except (OSError, http.client.HTTPException) as error:
+                with lock:
+                    results.errors[type(error).__name__] += 1
+                conn.close()
+                conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=10)
+        conn.close()
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=worker) for _ in range(connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    results.elapsed = time.monotonic() - started
+    return results
+
+
+def report(results: Results) -> str:
+    lines = [
+        f"requests {results.total} in {results.elapsed:.1f} s "
+        f"({results.total / results.elapsed if results.elapsed else 0:.0f} req/s), "
+        f"failed {results.failed}",
+        "status   " + ", ".join(f"{s}: {n}" for s, n in sorted(results.statuses.items())),
+        "errors   " + (", ".join(f"{e}: {n}" for e, n in results.errors.items()) or "none"),
+        "latency  "
+        + ", ".join(f"p{q} {results.percentile(q / 100) * 1000:.1f} ms" for q in (50, 95, 99)),
+        "replica              answers",
+    ]
+    lines += [f"{replica:<20} {n}" for replica, n in sorted(results.replicas.items())]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("url", nargs="?", default="http://127.0.0.1:7151/api/whoami")
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds, at most")
+    args = parser.parse_args()
+    if not (1 <= args.connections <= 256 and 1 <= args.requests <= 1_000_000):
+        sys.exit("--connections must be 1-256 and --requests 1-1000000")
+    if not 0 < args.duration <= 300:
+        sys.exit("--duration must be within 0-300 s")
+    results = run_load(args.url, args.connections, args.requests, args.duration)
+    print(report(results))
+    sys.exit(1 if results.failed else 0)
+
+
+if __name__ == "__main__":
+    main()
