@@ -9,7 +9,7 @@ export APP_VERSION ?= 1.0.0
 
 PYTEST := pytest -v --durations=15
 
-.PHONY: help bootstrap images lint test test-unit molecule lab provision deploy load destroy
+.PHONY: help bootstrap images lint test test-unit molecule lab provision deploy load bench destroy
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -28,6 +28,9 @@ deploy: images ## Roll APP_VERSION out to the running lab, one app host at a tim
 
 load: bootstrap ## A bounded load on the balancer with a report (LOAD_ARGS="--connections 16 --duration 20")
 	python tools/loadtest.py http://127.0.0.1:7151/api/whoami $(LOAD_ARGS)
+
+bench: images ## The lab against the seed stack with wrk; writes bench/results/ (needs make lab)
+	python tools/bench.py $(BENCH_ARGS)
 
 destroy: ## Remove every machine, network and volume of the lab
 	@scripts/lab destroy

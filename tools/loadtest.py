@@ -29,6 +29,8 @@ class Results:
     replicas: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
     latencies: list[float] = field(default_factory=list)
+    # Re-sent: the server had closed an idle keep-alive connection first (RFC 9112, 9.3.1).
+    retried: int = 0
     elapsed: float = 0.0
 
     @property
@@ -67,25 +69,41 @@ def run_load(
     budget = iter(range(requests))
     deadline = time.monotonic() + duration
 
+    def connect() -> http.client.HTTPConnection:
+        return http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=10)
+
+    def get(conn: http.client.HTTPConnection) -> tuple[int, str, bytes]:
+        conn.request("GET", path)
+        reply = conn.getresponse()
+        return reply.status, reply.getheader("Content-Type", ""), reply.read()
+
     def worker() -> None:
-        conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=10)
+        conn, used = connect(), False
         while time.monotonic() < deadline and not (stop and stop.is_set()):
             with lock:
                 if next(budget, None) is None:
                     break
             started = time.perf_counter()
             try:
-                conn.request("GET", path)
-                reply = conn.getresponse()
-                body = reply.read()
+                try:
+                    status, content_type, body = get(conn)
+                except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                    if not used:
+                        raise
+                    # The server closed this idle keep-alive connection (e.g. an nginx reload)
+                    # before reading the request: send it again on a new one, as browsers do.
+                    conn.close()
+                    conn = connect()
+                    with lock:
+                        results.retried += 1
+                    status, content_type, body = get(conn)
+                used = True
                 latency = time.perf_counter() - started
                 replica = ""
-                if reply.status == 200 and reply.getheader("Content-Type", "").startswith(
-                    "application/json"
-                ):
+                if status == 200 and content_type.startswith("application/json"):
                     replica = json.loads(body).get("replica", "")
                 with lock:
-                    results.statuses[reply.status] += 1
+                    results.statuses[status] += 1
                     results.latencies.append(latency)
                     if replica:
                         results.replicas[replica] += 1
@@ -93,7 +111,7 @@ def run_load(
                 with lock:
                     results.errors[type(error).__name__] += 1
                 conn.close()
-                conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=10)
+                conn, used = connect(), False
         conn.close()
 
     started = time.monotonic()
@@ -113,6 +131,7 @@ def report(results: Results) -> str:
         f"failed {results.failed}",
         "status   " + ", ".join(f"{s}: {n}" for s, n in sorted(results.statuses.items())),
         "errors   " + (", ".join(f"{e}: {n}" for e, n in results.errors.items()) or "none"),
+        f"re-sent  {results.retried} (idle keep-alive connection closed by the server first)",
         "latency  "
         + ", ".join(f"p{q} {results.percentile(q / 100) * 1000:.1f} ms" for q in (50, 95, 99)),
         "replica              answers",

@@ -3,6 +3,7 @@
 import socket
 
 import pytest
+from helpers import wait_for
 from lab_helpers import node
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -35,11 +36,13 @@ def test_replica_port_refuses_the_vagrant_host(lab) -> None:
 
 def test_balancer_takes_only_ssh_and_7151(lab) -> None:
     # Something listening on another port of the balancer is still out of reach.
-    node("balancer", "sh", "-c", "setsid python3 -m http.server 9999 >/dev/null 2>&1 &")
+    node(
+        "balancer", "systemd-run", "--unit", "lab-test-http", "python3", "-m", "http.server", "9999"
+    )
     try:
-        assert curl_from("balancer", "http://127.0.0.1:9999/")
+        wait_for(lambda: curl_from("balancer", "http://127.0.0.1:9999/"), 15, "a server on :9999")
         assert not curl_from("app1", "http://192.168.56.10:9999/")
         assert curl_from("app1", "http://192.168.56.10:7151/healthz")
         assert reachable(("192.168.56.10", 22))
     finally:
-        node("balancer", "pkill", "-f", "http.server 9999", check=False)
+        node("balancer", "systemctl", "stop", "lab-test-http", check=False)

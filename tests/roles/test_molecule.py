@@ -10,7 +10,7 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 LOGS = ROOT / ".lab/logs"
 
 
-@pytest.mark.parametrize("scenario", ["docker", "app", "nginx", "default"])
+@pytest.mark.parametrize("scenario", ["docker", "app", "nginx", "firewall", "default"])
 def test_molecule_scenario(scenario: str) -> None:
     LOGS.mkdir(parents=True, exist_ok=True)
     log = LOGS / f"molecule-{scenario}.log"

@@ -25,6 +25,8 @@ class Replicas(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+        # Like an nginx reload: the idle keep-alive connection closes without a word.
+        self.close_connection = self.path == "/closing"
 
     def log_message(self, *args) -> None:
         pass
@@ -64,3 +66,10 @@ def test_connection_errors_count_as_failed() -> None:
 def test_refuses_targets_off_this_machine() -> None:
     with pytest.raises(SystemExit, match="only loopback"):
         require_loopback("192.0.2.10")
+
+
+def test_idle_connection_closed_by_the_server_is_re_sent_not_failed(server: str) -> None:
+    results = run_load(f"{server}/closing", connections=2, requests=20, duration=30)
+    assert results.failed == 0
+    assert results.statuses == {200: 20}
+    assert results.retried >= 18  # every request after a connection's first
