@@ -3,6 +3,7 @@
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,27 @@ def test_replicas_are_hardened_and_not_root(host) -> None:
         assert hostconfig["RestartPolicy"]["Name"] == "unless-stopped"
         uid = host.check_output(f"docker exec {container['Id']} id -u")
         assert uid != "0"
+
+
+def container_state(host, name: str) -> str:
+    return host.check_output(f"docker inspect --format '{{{{.State.Status}}}}' {name}")
+
+
+def test_a_killed_replica_is_started_again(host) -> None:
+    # Docker leaves a `docker kill`ed container down; the role's watchdog starts it.
+    host.check_output("docker kill app-2")
+    deadline = time.monotonic() + 15
+    while container_state(host, "app-2") != "running":
+        assert time.monotonic() < deadline, "app-2 was not started again within 15 s"
+        time.sleep(0.5)
+    print(f"app-2 running again {15 - (deadline - time.monotonic()):.1f} s after docker kill")
+
+
+def test_a_stopped_replica_stays_stopped(host) -> None:
+    host.check_output("docker stop app-3")
+    time.sleep(3)
+    assert container_state(host, "app-3") == "exited"
+    host.check_output("docker start app-3")
 
 
 def converge_with(*extra_vars: str) -> subprocess.CompletedProcess:
