@@ -8,7 +8,8 @@ threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 worker_class = "gthread" if threads > 1 else "sync"
 # The heartbeat file on tmpfs: the root filesystem is read-only, and disk can stall workers.
 worker_tmp_dir = "/dev/shm"
-accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-")
+# Empty: no access log (the balancer logs every request already).
+accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-") or None
 errorlog = "-"
 # Longer than nginx's upstream keepalive_timeout, so nginx closes idle connections first.
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "75"))

@@ -20,10 +20,13 @@ def identity() -> dict[str, str]:
 def create_app() -> Flask:
     app = Flask(__name__)
     whoami = identity()  # fixed for the life of the process
+    with app.app_context():
+        # The page never changes while the process lives: render it once, not per request.
+        index_page = render_template("index.html", **whoami)
 
     @app.get("/")
     def index() -> str:
-        return render_template("index.html", **whoami)
+        return index_page
 
     @app.get("/api/whoami")
     def api_whoami():
