@@ -22,6 +22,14 @@ BAD_INPUTS = [
     ("nginx", {"nginx_balancing_method": "fastest"}, "nginx_balancing_method"),
     ("nginx", {"nginx_listen_port": 70000}, "nginx_listen_port must be within 1-65535"),
     ("nginx", {}, "the upstream needs servers"),  # no app hosts at all
+    (
+        "nginx",
+        {
+            "nginx_upstream_servers": [{"address": "127.0.0.1", "port": 8001}],
+            "nginx_upstream_keepalive": -1,
+        },
+        "may not be negative",
+    ),
 ]
 
 
