@@ -58,7 +58,7 @@ def run_container(name: str, image: str, *options: str) -> None:
 
 
 def lab_gunicorn_env() -> list[str]:
-    """The GUNICORN_* settings of a running lab replica, so the direct one runs like it."""
+    """The GUNICORN_* settings (NAME=value) of a running lab replica."""
     raw = sh(
         "docker",
         "exec",
@@ -71,10 +71,10 @@ def lab_gunicorn_env() -> list[str]:
         check=False,
     )
     env = json.loads(raw) if raw.startswith("[") else []
-    return [f"--env={item}" for item in env if item.startswith("GUNICORN_")]
+    return [item for item in env if item.startswith("GUNICORN_")]
 
 
-def start_side_stacks(app_image: str) -> None:
+def start_side_stacks(app_image: str, replica_env: list[str]) -> None:
     """The seed stack (3 replicas behind its own nginx), the nginx ceiling and one lab replica."""
     stop_side_stacks()
     shutil.copytree(ROOT / "app/wheelhouse", SEED / "app/wheelhouse", dirs_exist_ok=True)
@@ -121,7 +121,7 @@ def start_side_stacks(app_image: str) -> None:
         "256m",
         "--cpus",
         "1.0",
-        *lab_gunicorn_env(),
+        *(f"--env={item}" for item in replica_env),
     )
     for url in list(TARGETS.values())[1:]:
         wait_http(url)
@@ -256,7 +256,8 @@ def main() -> None:
             for _ in range(60)
         }
     )
-    start_side_stacks(args.app_image)
+    replica_env = lab_gunicorn_env()  # the direct replica runs like the lab's
+    start_side_stacks(args.app_image, replica_env)
     try:
         runs: dict[str, dict[int, list]] = {name: {c: [] for c in levels} for name in TARGETS}
         for c in levels:
@@ -272,7 +273,7 @@ def main() -> None:
                     )
         results = {name: {str(c): median_run(runs[name][c]) for c in levels} for name in TARGETS}
         results["replicas"] = replicas
-        results["lab_gunicorn"] = " ".join(lab_gunicorn_env()).replace("--env=", "") or "unknown"
+        results["lab_gunicorn"] = " ".join(replica_env) or "unknown"
         write_results(results, levels, args.seconds, args.rounds)
     finally:
         stop_side_stacks()
