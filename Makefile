@@ -9,7 +9,7 @@ export APP_VERSION ?= 1.0.0
 
 PYTEST := pytest -v --durations=15
 
-.PHONY: help bootstrap images lint test test-unit molecule lab provision deploy load bench destroy
+.PHONY: help bootstrap images box lint test test-unit test-vm molecule lab provision deploy load bench destroy
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -35,6 +35,9 @@ bench: images ## The lab against the seed stack with wrk; writes bench/results/ 
 destroy: ## Remove every machine, network and volume of the lab
 	@scripts/lab destroy
 
+box: bootstrap ## The libvirt box, built here with debootstrap (make lab PROVIDER=libvirt does it too)
+	@scripts/build-box
+
 images: bootstrap ## Every image the lab uses, built locally when no registry answers
 	@scripts/images
 
@@ -49,6 +52,9 @@ test-unit: bootstrap ## The app's unit tests only (seconds, no Docker)
 
 test: images lint ## The whole test suite, in one pytest run (removes a running lab)
 	$(PYTEST) -s tests/unit tests/image tests/roles tests/lab
+
+test-vm: images ## Real VMs on libvirt from nothing: up, 60 requests, changed=0, destroy (opt-in, slow)
+	PROVIDER=libvirt $(PYTEST) -s tests/vm
 
 molecule: images ## Every Molecule scenario (molecule test --all)
 	molecule test --all
