@@ -1,4 +1,7 @@
-"""The Vagrantfile's provider blocks, including those this machine cannot run (VirtualBox)."""
+"""The Vagrantfile's provider blocks, including one this machine cannot run (VirtualBox).
+
+(libvirt's block needs the vagrant-libvirt plugin, which only `make test-vm` installs.)
+"""
 
 import os
 
@@ -6,7 +9,7 @@ import pytest
 from helpers import run
 
 
-@pytest.mark.parametrize("provider", ["docker", "virtualbox", "libvirt"])
+@pytest.mark.parametrize("provider", ["docker", "virtualbox"])
 def test_vagrantfile_validates_for_each_provider(provider: str) -> None:
     env = {**os.environ, "VAGRANT_DEFAULT_PROVIDER": provider, "LAB_APP_HOSTS": "2"}
     result = run("vagrant", "validate", "--ignore-provider", env=env, timeout=120)
