@@ -24,9 +24,11 @@ def vagrant(*args: str, app_hosts: int, timeout: float = 1200):
     return run("vagrant", *args, env=lab_env(app_hosts), timeout=timeout)
 
 
-def provision(*extra_vars: str, app_hosts: int) -> dict[str, dict[str, int]]:
+def provision(*extra_vars: str, app_hosts: int, limit: str = "") -> dict[str, dict[str, int]]:
     """Run playbook.yml on the lab; return the PLAY RECAP counters by host."""
     args = [arg for extra in extra_vars for arg in ("-e", extra)]
+    if limit:
+        args += ["--limit", limit]
     result = run(
         "ansible-playbook",
         "-i",

@@ -7,10 +7,13 @@ testinfra_hosts = ["ansible://lab-balancer"]
 REPLICAS = {f"lab-app{h}-r{r}" for h in (1, 2) for r in (1, 2, 3)}
 
 
-def test_upstream_lists_every_replica(host) -> None:
-    config = host.file("/etc/nginx/nginx.conf").content_string
-    for replica in REPLICAS:
-        assert f"# {replica}\n" in config
+def test_upstream_has_a_file_per_replica_interleaved_across_hosts(host) -> None:
+    upstream = "/etc/nginx/flask-lb-lab/upstream"
+    files = host.check_output(f"ls {upstream}").split()
+    assert files == [f"00{r}-lab-app{h}.conf" for r in (1, 2, 3) for h in (1, 2)]
+    for name in files:
+        replica = f"{name[4:-5]}-r{int(name[:3])}"
+        assert f"# {replica}\n" in host.file(f"{upstream}/{name}").content_string
 
 
 def test_every_replica_answers_through_the_balancer(host) -> None:

@@ -1,4 +1,4 @@
-"""The nginx role on a balancer, in front of three real HTTP servers on another node."""
+"""The nginx role on a balancer, in front of real HTTP servers on two backend nodes."""
 
 import json
 import os
@@ -10,7 +10,10 @@ import testinfra
 
 testinfra_hosts = ["ansible://molecule-balancer"]
 BALANCER = "http://127.0.0.1:7151"
-BACKENDS = {f"molecule-backend:{port}" for port in (8001, 8002, 8003)}
+HOSTS = ("molecule-backend", "molecule-backend2")
+BACKENDS = {f"{host}:{port}" for host in HOSTS for port in (8001, 8002, 8003)}
+UPSTREAM = "/etc/nginx/flask-lb-lab/upstream"
+SCENARIO = Path(os.environ.get("MOLECULE_SCENARIO_DIRECTORY", "."))
 
 
 def whoami(host) -> dict:
@@ -35,11 +38,87 @@ def test_server_header_has_no_version(host) -> None:
     assert "server: nginx\r\n" in headers
 
 
+def answers(host, requests: int = 24) -> Counter[str]:
+    return Counter(whoami(host)["replica"] for _ in range(requests))
+
+
+def playbook(name: str, *args: str) -> subprocess.CompletedProcess:
+    inventory = os.environ["MOLECULE_INVENTORY_FILE"]
+    return subprocess.run(
+        ["ansible-playbook", "-i", inventory, str(SCENARIO / name), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1"},
+    )
+
+
+def changed(result: subprocess.CompletedProcess) -> dict[str, int]:
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    recap = result.stdout.rsplit("PLAY RECAP", 1)[1]
+    return {
+        line.split()[0]: int(line.split("changed=")[1].split()[0])
+        for line in recap.splitlines()
+        if "changed=" in line
+    }
+
+
+def upstream_files(host) -> list[str]:
+    return host.check_output(f"ls {UPSTREAM}").split()
+
+
 def test_requests_rotate_over_every_upstream_server(host) -> None:
-    answered = Counter(whoami(host)["replica"] for _ in range(30))
+    answered = answers(host, 60)
     assert set(answered) == BACKENDS
-    # Each worker process rotates on its own: an even split within ±25%.
-    assert all(8 <= count <= 12 for count in answered.values()), answered
+    # Each worker process rotates on its own: an even split within ±30%.
+    assert all(7 <= count <= 13 for count in answered.values()), answered
+
+
+def test_one_file_per_server_interleaved_across_hosts(host) -> None:
+    assert upstream_files(host) == [f"00{i}-{name}.conf" for i in (1, 2, 3) for name in HOSTS]
+    line = host.file(f"{UPSTREAM}/002-molecule-backend2.conf").content_string.splitlines()[-1]
+    assert line == "server molecule-backend2:8002 max_fails=2 fail_timeout=5s;"
+
+
+def test_a_host_leaves_and_rejoins_with_new_ports(host) -> None:
+    out = playbook("host.yml", "--limit", "molecule-backend2", "-e", "lab_out=true")
+    assert changed(out)["molecule-backend2"] > 0
+    assert not [name for name in upstream_files(host) if "backend2" in name]
+    assert set(answers(host)) == {f"molecule-backend:{port}" for port in (8001, 8002, 8003)}
+
+    # It returns with the ports it has now, never its old lines.
+    back = playbook("host.yml", "--limit", "molecule-backend2", "-e", "app_port_base=8011")
+    assert changed(back)["molecule-backend2"] > 0
+    answered = set(answers(host, 36))
+    assert {f"molecule-backend2:{port}" for port in (8011, 8012, 8013)} <= answered
+    assert not {f"molecule-backend2:{port}" for port in (8001, 8002, 8003)} & answered
+
+    # A full run puts the upstream back to what the inventory says, then changes nothing.
+    assert sum(changed(playbook("converge.yml")).values()) > 0
+    assert set(answers(host, 60)) == BACKENDS
+    assert sum(changed(playbook("converge.yml")).values()) == 0
+
+
+def test_a_server_line_nginx_rejects_never_lands(host) -> None:
+    before = host.check_output(f"cat {UPSTREAM}/*.conf")
+    bad = playbook(
+        "host.yml", "--limit", "molecule-backend2", "-e", "app_advertise_address=nowhere.invalid"
+    )
+    assert bad.returncode != 0
+    assert "failed to validate" in bad.stdout + bad.stderr
+    assert host.check_output(f"cat {UPSTREAM}/*.conf") == before
+    assert set(answers(host, 60)) == BACKENDS
+
+
+def test_taking_every_host_out_is_refused(host) -> None:
+    result = playbook("host.yml", "-e", "lab_out=true")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "would leave the balancer" in output and "no server" in output, output[-3000:]
+    # The first host left; the last one was kept, and still answers.
+    assert set(answers(host)) == {f"molecule-backend2:{port}" for port in (8001, 8002, 8003)}
+    assert sum(changed(playbook("converge.yml")).values()) > 0
+    assert set(answers(host, 60)) == BACKENDS
 
 
 def test_proxy_headers_reach_the_upstream(host) -> None:
@@ -70,7 +149,7 @@ def test_a_dead_server_is_skipped_without_errors(host) -> None:
     )
     backend.check_output("systemctl stop molecule-backend@8002")
     try:
-        answered = Counter(whoami(host)["replica"] for _ in range(12))  # curl -f: any error fails
+        answered = answers(host)  # curl -f: any error fails
         assert set(answered) == BACKENDS - {"molecule-backend:8002"}
     finally:
         backend.check_output("systemctl start molecule-backend@8002")
@@ -78,21 +157,8 @@ def test_a_dead_server_is_skipped_without_errors(host) -> None:
 
 def test_a_config_nginx_rejects_never_replaces_the_running_one(host) -> None:
     before = host.file("/etc/nginx/nginx.conf").sha256sum
-    converge = Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"]) / "converge.yml"
     # Passes the argument spec (a string), but nginx -t rejects it.
-    bad = subprocess.run(
-        [
-            "ansible-playbook",
-            "-i",
-            os.environ["MOLECULE_INVENTORY_FILE"],
-            str(converge),
-            "-e",
-            "nginx_client_max_body_size=lots",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    bad = playbook("converge.yml", "-e", "nginx_client_max_body_size=lots")
     assert bad.returncode != 0
     assert "failed to validate" in bad.stdout + bad.stderr
     assert host.file("/etc/nginx/nginx.conf").sha256sum == before

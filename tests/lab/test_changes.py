@@ -1,0 +1,87 @@
+"""Every change to the replicas is a rolling one: under load, nothing fails, and the balancer's
+upstream follows the inventory whichever hosts a run touches (issue 12)."""
+
+import time
+
+import pytest
+from helpers import get_json, run
+from lab_helpers import BALANCER, Load, balancer_answers, lab_env, node, provision
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+UPSTREAM = "/etc/nginx/flask-lb-lab/upstream"
+ADDRESSES = {"app1": "192.168.56.11", "app2": "192.168.56.12"}
+
+
+def upstream_servers() -> set[str]:
+    """The servers in the balancer's upstream files, as "ADDRESS:PORT"."""
+    lines = node("balancer", "sh", "-c", f"cat {UPSTREAM}/*.conf").stdout.splitlines()
+    return {line.split()[1] for line in lines if line.startswith("server ")}
+
+
+def running_replicas(host: str) -> set[str]:
+    """The replica containers running on an app host, as "ADDRESS:PORT"."""
+    listing = node(host, "docker", "ps", "--filter", "label=flask-lb-lab.role=app", "--format",
+                   '{{.Label "flask-lb-lab.port"}}')  # fmt: skip
+    ports = listing.stdout.split()
+    return {f"{ADDRESSES[host]}:{port}" for port in ports}
+
+
+def assert_rotation(hosts: list[str], replicas: int, port_base: int) -> None:
+    """The balancer holds exactly the running replicas, each answers on its port through it."""
+    expected = {
+        f"{ADDRESSES[h]}:{port}" for h in hosts for port in range(port_base, port_base + replicas)
+    }
+    assert upstream_servers() == expected
+    assert set().union(*(running_replicas(h) for h in hosts)) == expected
+    for server in expected:
+        reply = node("balancer", "curl", "-fsS", "--max-time", "3", f"http://{server}/healthz")
+        assert reply.returncode == 0, server
+    names = {f"{h}-r{r}" for h in hosts for r in range(1, replicas + 1)}
+    assert set(balancer_answers(12 * len(names))) == names
+
+
+def changed_under_load(*extra_vars: str, app_hosts: int = 2, limit: str = "") -> int:
+    started = time.monotonic()
+    with Load(connections=8) as load:
+        recap = provision(*extra_vars, app_hosts=app_hosts, limit=limit)
+    took = time.monotonic() - started
+    what = " ".join(extra_vars) or f"--limit {limit}"
+    print(f"\n{what}: {took:.0f} s, {load.results.total} requests, {load.results.failed} failed")
+    assert load.results.failed == 0, load.results.statuses | load.results.errors
+    assert all(counters["failed"] == 0 for counters in recap.values())
+    return sum(counters["changed"] for counters in recap.values())
+
+
+def test_ports_and_replica_counts_change_under_load(lab) -> None:
+    # app_port_base 8001 -> 9001 -> 8001 and app_replicas 3 -> 5 -> 2 -> 3, each run under load.
+    for port_base, replicas in ((9001, 5), (8001, 2), (8001, 3)):
+        assert changed_under_load(f"app_port_base={port_base}", f"app_replicas={replicas}") > 0
+        assert_rotation(["app1", "app2"], replicas, port_base)
+
+
+@pytest.mark.parametrize("limit", ["all:!app2", "balancer"])
+def test_a_limited_run_keeps_every_host_in_rotation(lab, limit: str) -> None:
+    assert changed_under_load(limit=limit) == 0
+    assert_rotation(["app1", "app2"], 3, 8001)
+
+
+def test_a_lone_app_host_deploys_beside_its_replicas(lab) -> None:
+    run("scripts/images", env={**lab_env(1), "APP_VERSION": "2.0.0"}, timeout=900)
+    # The inventory with one app host: the balancer drops app2, app1 is alone.
+    assert changed_under_load(app_hosts=1) > 0
+    assert_rotation(["app1"], 3, 8001)
+    started = time.monotonic()
+    with Load(connections=8) as load:
+        out = run("make", "deploy", "APP_VERSION=2.0.0", env=lab_env(1), timeout=1200).stdout
+    took = time.monotonic() - started
+    total, failed = load.results.total, load.results.failed
+    print(f"\nmake deploy, one app host: {took:.0f} s, {total} requests, {failed} failed")
+    assert "Start standby replicas beside the running ones" in out
+    assert load.results.failed == 0, load.results.statuses | load.results.errors
+    assert {get_json(f"{BALANCER}/api/whoami")["version"] for _ in range(12)} == {"2.0.0"}
+    standby = node("app1", "docker", "ps", "-aq", "--filter", "label=flask-lb-lab.role=app-standby")
+    assert standby.stdout.strip() == ""
+    assert_rotation(["app1"], 3, 8001)
+    # Back to two hosts on 1.0.0: app2 rejoins, app1 rolls back, under load.
+    assert changed_under_load(app_hosts=2) > 0
+    assert_rotation(["app1", "app2"], 3, 8001)
