@@ -17,7 +17,7 @@ help: ## List the targets
 bootstrap: ## Host packages, a running Docker engine and the Python venv (.venv)
 	@scripts/bootstrap
 
-lab: images ## Bring the whole lab up (PROVIDER=docker|virtualbox|libvirt, LAB_APP_HOSTS=N)
+lab: ## Bring the whole lab up (PROVIDER=docker|virtualbox|libvirt, LAB_APP_HOSTS=N)
 	@scripts/lab up
 
 provision: bootstrap ## Run playbook.yml again on the running lab (ANSIBLE_ARGS="-e app_replicas=4")

@@ -16,8 +16,11 @@ def test_vagrantfile_validates_for_each_provider(provider: str) -> None:
     assert "validated successfully" in result.stdout, result.stdout
 
 
-def test_vagrantfile_refuses_a_bad_host_count() -> None:
-    env = {**os.environ, "LAB_APP_HOSTS": "two"}
-    result = run("vagrant", "validate", "--ignore-provider", env=env, check=False, timeout=120)
-    assert result.returncode != 0
-    assert "two" in result.stdout + result.stderr
+@pytest.mark.parametrize("raw", ["0", "-1", "abc", "010", "21"])
+def test_vagrant_and_make_lab_refuse_a_bad_host_count_with_one_line(raw: str) -> None:
+    line = f"error: LAB_APP_HOSTS must be a whole number from 1 to 20, not '{raw}'"
+    env = {**os.environ, "LAB_APP_HOSTS": raw}
+    for command in (["vagrant", "status"], ["make", "lab"]):
+        result = run(*command, env=env, check=False, timeout=120)
+        assert result.returncode != 0, command
+        assert line in result.stderr.splitlines(), (command, result.stdout, result.stderr)

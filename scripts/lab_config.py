@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""The lab's machine table (lab.yml) with the LAB_* knobs applied, each checked here alone.
+
+    scripts/lab_config.py json        the machines and VM sizes, for the Vagrantfile
+    scripts/lab_config.py app-hosts   the number of app hosts (LAB_APP_HOSTS, else the count the
+                                      last `make lab` used in .lab/app-hosts, else lab.yml's)
+
+A bad knob exits 2 with one line: "error: LAB_APP_HOSTS must be ...".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+TABLE = ROOT / "lab.yml"
+SAVED_APP_HOSTS = ROOT / ".lab/app-hosts"
+
+
+class LabConfigError(ValueError):
+    pass
+
+
+def whole_number(name: str, raw: str, low: int, high: int) -> int:
+    """A decimal whole number within low..high; "010" is refused (octal to Ruby, 10 to Python)."""
+    if not re.fullmatch(r"[1-9][0-9]*", raw) or not low <= int(raw) <= high:
+        raise LabConfigError(f"{name} must be a whole number from {low} to {high}, not {raw!r}")
+    return int(raw)
+
+
+def app_host_count(table: Mapping[str, Any], env: Mapping[str, str]) -> int:
+    saved = SAVED_APP_HOSTS.read_text().strip() if SAVED_APP_HOSTS.exists() else ""
+    raw = env.get("LAB_APP_HOSTS") or saved or str(table["app"]["count"])
+    return whole_number("LAB_APP_HOSTS", raw, 1, table["app"]["max_count"])
+
+
+def config(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
+    """Every machine (name, group, ip, forwarded ports) and the VM sizes."""
+    table = yaml.safe_load(TABLE.read_text())
+    subnet = env.get("LAB_SUBNET") or table["subnet"]
+    if not re.fullmatch(
+        r"(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])){2}", subnet
+    ):
+        raise LabConfigError(f"LAB_SUBNET must be three octets such as 192.168.56, not {subnet!r}")
+    balancer, app = table["balancer"], table["app"]
+    machines = [
+        {
+            "name": balancer["name"],
+            "group": "balancer",
+            "ip": f"{subnet}.{balancer['address']}",
+            "forwarded_ports": balancer["forwarded_ports"],
+        }
+    ]
+    for n in range(1, app_host_count(table, env) + 1):
+        machines.append(
+            {
+                "name": f"{app['name']}{n}",
+                "group": "app",
+                "ip": f"{subnet}.{app['first_address'] + n - 1}",
+                "forwarded_ports": [],
+            }
+        )
+    vm = {
+        "memory": whole_number(
+            "LAB_VM_MEMORY", env.get("LAB_VM_MEMORY") or str(table["vm"]["memory"]), 256, 65536
+        ),
+        "cpus": whole_number(
+            "LAB_VM_CPUS", env.get("LAB_VM_CPUS") or str(table["vm"]["cpus"]), 1, 64
+        ),
+    }
+    return {"machines": machines, "vm": vm}
+
+
+def main(argv: list[str]) -> int:
+    try:
+        lab = config()
+    except LabConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if argv[1:] == ["json"]:
+        print(json.dumps(lab))
+    elif argv[1:] == ["app-hosts"]:
+        print(sum(machine["group"] == "app" for machine in lab["machines"]))
+    else:
+        print(__doc__, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,71 @@
+"""One definition per concept: the node container (.env.yml) and the machine table (lab.yml)."""
+
+import os
+import subprocess
+
+import pytest
+import yaml
+from helpers import ROOT, run
+from lab_config import LabConfigError, config
+
+NODE = yaml.safe_load(yaml.safe_load((ROOT / ".env.yml").read_text())["LAB_NODE"])
+SCENARIOS = sorted(ROOT.glob("molecule/*/molecule.yml"))
+
+
+def test_the_capability_list_is_in_the_repository_once() -> None:
+    marker = "DAC_READ" + "_SEARCH"  # spelled apart, so that this file does not hold it
+    tracked = run("git", "ls-files", "-z").stdout.split("\0")
+    holders = [
+        name
+        for name in tracked
+        if name and (ROOT / name).is_file() and marker in (ROOT / name).read_text(errors="ignore")
+    ]
+    assert holders == [".env.yml"]
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[path.parent.name for path in SCENARIOS])
+def test_every_molecule_platform_is_the_one_node(scenario) -> None:
+    text = scenario.read_text()
+    for key in ("capabilities:", "security_opts:", "tmpfs:", "cgroupns_mode:", "image:"):
+        assert key not in text, f"{scenario.name} sets {key} itself"
+    # Molecule fills ${LAB_NODE} in from .env.yml, its env file, before it reads the file.
+    value = yaml.safe_load((ROOT / ".env.yml").read_text())["LAB_NODE"]
+    platforms = yaml.safe_load(text.replace("${LAB_NODE}", value))["platforms"]
+    assert platforms
+    for platform in platforms:
+        assert {key: platform[key] for key in NODE} == NODE, platform["name"]
+
+
+def test_the_vagrantfile_runs_the_same_node() -> None:
+    text = (ROOT / "Vagrantfile").read_text()
+    assert '["LAB_NODE"]' in text and "--cap-add" in text
+
+
+BAD_COUNTS = ["0", "-1", "abc", "010", "21"]
+
+
+@pytest.mark.parametrize("raw", BAD_COUNTS)
+def test_a_bad_app_host_count_gets_one_line_from_every_reader(raw: str) -> None:
+    line = f"error: LAB_APP_HOSTS must be a whole number from 1 to 20, not '{raw}'"
+    with pytest.raises(LabConfigError):
+        config({"LAB_APP_HOSTS": raw})
+    env = {**os.environ, "LAB_APP_HOSTS": raw}
+    readers = {
+        "lab_config": ["python3", "scripts/lab_config.py", "app-hosts"],
+        "inventory": ["python3", "inventories/vagrant/hosts.py", "--list"],
+        "scripts/lab up": ["scripts/lab", "up"],
+    }
+    for reader, command in readers.items():
+        result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+        assert result.returncode != 0, reader
+        assert result.stderr.strip().splitlines() == [line], (reader, result.stderr)
+
+
+def test_the_table_gives_every_reader_the_same_machines() -> None:
+    machines = config({"LAB_APP_HOSTS": "3"})["machines"]
+    assert [(m["name"], m["group"], m["ip"]) for m in machines] == [
+        ("balancer", "balancer", "192.168.56.10"),
+        ("app1", "app", "192.168.56.11"),
+        ("app2", "app", "192.168.56.12"),
+        ("app3", "app", "192.168.56.13"),
+    ]
