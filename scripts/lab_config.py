@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The lab's machine table (lab.yml) with the LAB_* knobs applied, each checked here alone.
 
-    scripts/lab_config.py json        the machines and VM sizes, for the Vagrantfile
+    scripts/lab_config.py json        machines, VM sizes, libvirt domain type: for the Vagrantfile
     scripts/lab_config.py app-hosts   the number of app hosts (LAB_APP_HOSTS, else the count the
                                       last `make lab` used in .lab/app-hosts, else lab.yml's)
 
@@ -23,6 +23,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 TABLE = ROOT / "lab.yml"
 SAVED_APP_HOSTS = ROOT / ".lab/app-hosts"
+# kvm where it works, qemu (software emulation) where not: scripts/lab detects it and saves it here.
+SAVED_LIBVIRT_DRIVER = ROOT / ".lab/libvirt-driver"
 
 
 class LabConfigError(ValueError):
@@ -43,7 +45,7 @@ def app_host_count(table: Mapping[str, Any], env: Mapping[str, str]) -> int:
 
 
 def config(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
-    """Every machine (name, group, ip, forwarded ports) and the VM sizes."""
+    """Every machine (name, group, ip, forwarded ports), the VM sizes and libvirt domain type."""
     table = yaml.safe_load(TABLE.read_text())
     subnet = env.get("LAB_SUBNET") or table["subnet"]
     if not re.fullmatch(
@@ -76,7 +78,11 @@ def config(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
             "LAB_VM_CPUS", env.get("LAB_VM_CPUS") or str(table["vm"]["cpus"]), 1, 64
         ),
     }
-    return {"machines": machines, "vm": vm}
+    saved = SAVED_LIBVIRT_DRIVER.read_text().strip() if SAVED_LIBVIRT_DRIVER.exists() else ""
+    driver = env.get("LAB_LIBVIRT_DRIVER") or saved or "kvm"
+    if driver not in ("kvm", "qemu"):
+        raise LabConfigError(f"LAB_LIBVIRT_DRIVER must be kvm or qemu, not {driver!r}")
+    return {"machines": machines, "vm": vm, "libvirt_driver": driver}
 
 
 def main(argv: list[str]) -> int:

@@ -25,14 +25,13 @@ def vagrant(*args: str, app_hosts: int, timeout: float = 1200):
 
 
 def provision(*extra_vars: str, app_hosts: int, limit: str = "") -> dict[str, dict[str, int]]:
-    """Run playbook.yml on the lab; return the PLAY RECAP counters by host."""
+    """`ansible-playbook playbook.yml` on the lab, as users type it (ansible.cfg names
+    inventories/vagrant); the PLAY RECAP counters by host."""
     args = [arg for extra in extra_vars for arg in ("-e", extra)]
     if limit:
         args += ["--limit", limit]
     result = run(
         "ansible-playbook",
-        "-i",
-        "inventories/vagrant",
         "playbook.yml",
         *args,
         env=lab_env(app_hosts),

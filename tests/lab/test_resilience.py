@@ -83,8 +83,6 @@ BAD_INPUTS = [
 def test_bad_input_is_refused_and_the_lab_keeps_serving(lab, extra_vars, message) -> None:
     result = run(
         "ansible-playbook",
-        "-i",
-        "inventories/vagrant",
         "playbook.yml",
         "-e",
         json.dumps(extra_vars),
@@ -130,8 +128,6 @@ def test_rolling_redeploy_under_load_loses_nothing(lab) -> None:
     with Load(connections=8) as load:
         recap = run(
             "ansible-playbook",
-            "-i",
-            "inventories/vagrant",
             "playbook.yml",
             env={**lab_env(2), "APP_VERSION": "2.0.0"},
             timeout=1200,

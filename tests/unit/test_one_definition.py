@@ -69,3 +69,17 @@ def test_the_table_gives_every_reader_the_same_machines() -> None:
         ("app2", "app", "192.168.56.12"),
         ("app3", "app", "192.168.56.13"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("knob", "raw", "message"),
+    [
+        ("LAB_VM_MEMORY", "lots", "LAB_VM_MEMORY must be a whole number from 256 to 65536"),
+        ("LAB_VM_CPUS", "0", "LAB_VM_CPUS must be a whole number from 1 to 64"),
+        ("LAB_SUBNET", "10.0.0.0/8", "LAB_SUBNET must be three octets"),
+        ("LAB_LIBVIRT_DRIVER", "xen", "LAB_LIBVIRT_DRIVER must be kvm or qemu"),
+    ],
+)
+def test_every_knob_is_checked_in_one_place(knob: str, raw: str, message: str) -> None:
+    with pytest.raises(LabConfigError, match=message):
+        config({knob: raw})
