@@ -19,3 +19,28 @@ graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "8"))
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 # No runtime control socket: the container is managed by Docker, and its home is read-only.
 control_socket_disable = True
+
+
+def _one_write_per_whole_response() -> None:
+    """Headers and body leave in one sendall when the body comes whole (every response of this
+    app): gunicorn writes them apart, and a replica killed between the two writes left nginx with
+    headers it had passed on already and no body, a truncated reply it cannot retry elsewhere."""
+    from gunicorn import util
+    from gunicorn.http.wsgi import Response
+
+    write_apart = Response.write
+
+    def write(self: Response, data: bytes) -> None:
+        whole = isinstance(data, bytes) and self.response_length == len(data)
+        if self.headers_sent or self.chunked or self._omits_body or not whole:
+            write_apart(self, data)
+            return
+        head = self.default_headers() + [f"{name}: {value}\r\n" for name, value in self.headers]
+        self.headers_sent = True
+        self.sent = len(data)
+        util.write(self.sock, ("".join(head) + "\r\n").encode("latin-1") + data)
+
+    Response.write = write
+
+
+_one_write_per_whole_response()

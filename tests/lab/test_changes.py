@@ -45,7 +45,7 @@ def changed_under_load(*extra_vars: str, app_hosts: int = 2, limit: str = "") ->
     with Load(connections=8) as load:
         recap = provision(*extra_vars, app_hosts=app_hosts, limit=limit)
     took = time.monotonic() - started
-    what = " ".join(extra_vars) or f"--limit {limit}"
+    what = " ".join(extra_vars) or (f"--limit {limit}" if limit else f"{app_hosts} app host(s)")
     print(f"\n{what}: {took:.0f} s, {load.results.total} requests, {load.results.failed} failed")
     assert load.results.failed == 0, load.results.statuses | load.results.errors
     assert all(counters["failed"] == 0 for counters in recap.values())

@@ -133,7 +133,7 @@ def test_rolling_redeploy_under_load_loses_nothing(lab) -> None:
             timeout=1200,
         ).stdout
     print(f"\nrollout to 2.0.0: {time.monotonic() - started:.0f} s")
-    assert "Drain this host at the balancer" in recap
+    assert "Take this host out of rotation" in recap
     assert load.results.failed == 0, load.results.statuses | load.results.errors
     versions = {get_json(f"{BALANCER}/api/whoami")["version"] for _ in range(30)}
     assert versions == {"2.0.0"}

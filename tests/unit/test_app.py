@@ -1,8 +1,11 @@
 """The Flask app through Flask's test client: page, JSON identity, health, errors."""
 
+import runpy
 import socket
+from pathlib import Path
 
 import pytest
+from gunicorn.http.wsgi import Response
 from wsgi import create_app
 
 
@@ -65,3 +68,34 @@ def test_defaults_without_deployment_environment(monkeypatch: pytest.MonkeyPatch
     whoami = create_app().test_client().get("/api/whoami").get_json()
     assert whoami["host"] == "unknown"
     assert whoami["version"] == "dev"
+
+
+class FakeSocket:
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+
+    def sendall(self, data: bytes) -> None:
+        self.sent.append(data)
+
+
+class FakeRequest:
+    version = (1, 1)
+    method = "GET"
+
+    @staticmethod
+    def should_close() -> bool:
+        return False
+
+
+def test_a_whole_response_leaves_in_one_write() -> None:
+    """With the lab's gunicorn.conf.py loaded, headers and body go in one sendall: a replica
+    killed mid-response cannot leave nginx holding headers without a body."""
+    runpy.run_path(str(Path(__file__).resolve().parents[2] / "app/gunicorn.conf.py"))
+    sock = FakeSocket()
+    response = Response(FakeRequest(), sock, None)
+    response.start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "5")])
+    response.write(b"hello")
+    assert len(sock.sent) == 1
+    assert sock.sent[0].startswith(b"HTTP/1.1 200 OK\r\n")
+    assert sock.sent[0].endswith(b"\r\n\r\nhello")
+    assert b"Content-Length: 5\r\n" in sock.sent[0]
