@@ -23,8 +23,8 @@ control_socket_disable = True
 
 def _one_write_per_whole_response() -> None:
     """Headers and body leave in one sendall when the body comes whole (every response of this
-    app): gunicorn writes them apart, and a replica killed between the two writes left nginx with
-    headers it had passed on already and no body, a truncated reply it cannot retry elsewhere."""
+    app). gunicorn writes them apart, and a replica killed between the two writes would leave nginx
+    with headers it has passed on already and no body: a truncated reply it cannot retry."""
     from gunicorn import util
     from gunicorn.http.wsgi import Response
 
