@@ -2,9 +2,12 @@
 
 import json
 import os
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+from certs import write_key, write_self_signed
 from helpers import ROOT, run
 
 # (role, extra vars, what the error must say)
@@ -39,7 +42,17 @@ BAD_INPUTS = [
     ids=[f"{role}-{'-'.join(map(str, v.values())) or 'no-app-hosts'}" for role, v, _ in BAD_INPUTS],
 )
 def test_role_refuses_bad_input(role: str, extra_vars: dict, message: str) -> None:
-    result = run(
+    result = apply_role(role, extra_vars)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output[-2000:]
+    assert message in output, output[-2000:]
+    # Refused in validation: no task that could change the host ran.
+    assert "changed=0" in output
+
+
+def apply_role(role: str, extra_vars: dict) -> subprocess.CompletedProcess:
+    """The role in check mode on the controller, with these variables."""
+    return run(
         "ansible-playbook",
         "--check",
         str(ROOT / "tests/roles/apply_role.yml"),
@@ -53,8 +66,48 @@ def test_role_refuses_bad_input(role: str, extra_vars: dict, message: str) -> No
         timeout=120,
         env={**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")},
     )
+
+
+def certificate_cases(tmp: Path) -> dict[str, tuple[dict, str]]:
+    cert, key = write_self_signed(tmp, "own.example")
+    expired, expired_key = write_self_signed(tmp, "old.example", expired=True)
+    other_key = tmp / "other.key"
+    write_key(other_key)
+    not_pem = tmp / "not-a-cert.pem"
+    not_pem.write_text("hello\n")
+    return {
+        "missing": (
+            {
+                "nginx_tls_certificate": str(tmp / "nowhere.crt"),
+                "nginx_tls_certificate_key": str(key),
+            },
+            "must both name files on the controller",
+        ),
+        "cert-without-key": ({"nginx_tls_certificate": str(cert)}, "must both name files"),
+        "expired": (
+            {"nginx_tls_certificate": str(expired), "nginx_tls_certificate_key": str(expired_key)},
+            f"nginx_tls_certificate {expired} expired on",
+        ),
+        "wrong-key": (
+            {"nginx_tls_certificate": str(cert), "nginx_tls_certificate_key": str(other_key)},
+            f"nginx_tls_certificate_key {other_key} is not the key of nginx_tls_certificate",
+        ),
+        "not-pem": (
+            {"nginx_tls_certificate": str(not_pem), "nginx_tls_certificate_key": str(key)},
+            f"nginx_tls_certificate {not_pem} is not a PEM certificate",
+        ),
+        "tls-port-clash": ({"nginx_tls_port": 7151}, "differ from nginx_listen_port"),
+    }
+
+
+@pytest.mark.parametrize(
+    "case", ["missing", "cert-without-key", "expired", "wrong-key", "not-pem", "tls-port-clash"]
+)
+def test_nginx_refuses_a_bad_certificate(case: str, tmp_path: Path) -> None:
+    extra_vars, message = certificate_cases(tmp_path)[case]
+    servers = {"nginx_upstream_servers": [{"address": "127.0.0.1", "port": 8001}]}
+    result = apply_role("nginx", {**servers, **extra_vars})
     output = result.stdout + result.stderr
     assert result.returncode != 0, output[-2000:]
-    assert message in output, output[-2000:]
-    # Refused in validation: no task that could change the host ran.
+    assert " ".join(message.split()) in " ".join(output.split()), output[-2000:]
     assert "changed=0" in output

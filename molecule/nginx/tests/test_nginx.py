@@ -3,10 +3,14 @@
 import json
 import os
 import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
 import testinfra
+
+sys.path.insert(0, str(Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", ".")) / "tests"))
+from certs import write_self_signed
 
 testinfra_hosts = ["ansible://molecule-balancer"]
 BALANCER = "http://127.0.0.1:7151"
@@ -163,3 +167,90 @@ def test_a_config_nginx_rejects_never_replaces_the_running_one(host) -> None:
     assert "failed to validate" in bad.stdout + bad.stderr
     assert host.file("/etc/nginx/nginx.conf").sha256sum == before
     assert whoami(host)["replica"] in BACKENDS
+
+
+LAB_CA = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", ".")) / "lab"
+HTTPS = "https://molecule-balancer:7443"
+
+
+def trust_lab_ca(node) -> str:
+    """Copies the scenario's lab CA certificate to a node; returns its path there."""
+    node.ansible("copy", f"src={LAB_CA / 'ca.crt'} dest=/root/lab-ca.crt mode=0644", check=False)
+    return "/root/lab-ca.crt"
+
+
+def test_https_from_another_node_verifies_against_the_lab_ca_over_http2() -> None:
+    backend = testinfra.get_host(
+        "ansible://molecule-backend", ansible_inventory=os.environ["MOLECULE_INVENTORY_FILE"]
+    )
+    ca = trust_lab_ca(backend)
+    # No -k: the certificate must chain to the lab CA and name the balancer.
+    out = backend.check_output(
+        f"curl -fsS --cacert {ca} -D - -w '%{{http_version}}' {HTTPS}/api/whoami"
+    )
+    head, _, rest = out.partition("\r\n\r\n")
+    assert head.startswith("HTTP/2 200"), head
+    assert "strict-transport-security: max-age=63072000" in head.lower()
+    body, version = rest[: rest.rindex("}") + 1], rest[rest.rindex("}") + 1 :]
+    assert version == "2"
+    assert json.loads(body)["headers"]["X-Forwarded-Proto"] == "https"
+    assert json.loads(body)["replica"] in BACKENDS
+    # Plain HTTP stays on 7151, with no HSTS (a browser would ignore it there anyway).
+    plain = backend.check_output("curl -fsS -o /dev/null -D - http://molecule-balancer:7151/")
+    assert "strict-transport-security" not in plain.lower()
+
+
+def test_tls_1_1_is_refused_by_the_balancer(host) -> None:
+    # SECLEVEL=0 lets this client offer TLS 1.1, so a refusal is the server's: alert 70.
+    old = host.run(
+        "openssl s_client -connect 127.0.0.1:7443 -tls1_1 -cipher DEFAULT@SECLEVEL=0 </dev/null"
+    )
+    assert old.rc != 0
+    assert "alert protocol version" in old.stdout + old.stderr
+    for version in ("-tls1_2", "-tls1_3"):
+        new = host.run(f"openssl s_client -connect 127.0.0.1:7443 {version} </dev/null")
+        assert new.rc == 0 and "Verify return code" in new.stdout, version
+
+
+def test_the_ca_key_stays_on_the_controller_readable_by_its_owner_only(host) -> None:
+    assert (LAB_CA / "tls").stat().st_mode & 0o777 == 0o700
+    for key in ("ca.key", "molecule-balancer.key"):
+        assert (LAB_CA / "tls" / key).stat().st_mode & 0o777 == 0o600, key
+    ca_key = (LAB_CA / "tls/ca.key").read_text().splitlines()[1]
+    assert host.run(f"grep -rlF -- '{ca_key}' /etc /root /tmp").stdout == ""
+    key = host.file("/etc/nginx/flask-lb-lab/tls/server.key")
+    assert (key.user, key.mode) == ("root", 0o600)
+
+
+def test_a_redirect_to_https_on_request_and_the_certificates_never_remade(host) -> None:
+    made = {path: path.read_bytes() for path in LAB_CA.rglob("*") if path.is_file()}
+    try:
+        assert sum(changed(playbook("converge.yml", "-e", "nginx_tls_redirect=true")).values()) > 0
+        out = host.check_output(f"curl -sS -o /dev/null -D - {BALANCER}/api/whoami?x=1")
+        assert out.startswith("HTTP/1.1 301")
+        assert "location: https://127.0.0.1:7443/api/whoami?x=1" in out.lower()
+        assert "Active connections" in host.check_output(f"curl -fsS {BALANCER}/nginx_status")
+    finally:
+        assert sum(changed(playbook("converge.yml")).values()) > 0
+    assert whoami(host)["replica"] in BACKENDS
+    assert {path: path.read_bytes() for path in LAB_CA.rglob("*") if path.is_file()} == made
+
+
+def test_the_users_own_certificate_is_served(host, tmp_path: Path) -> None:
+    cert, key = write_self_signed(tmp_path, "own.example", addresses=("127.0.0.1",))
+    own = {"nginx_tls_certificate": str(cert), "nginx_tls_certificate_key": str(key)}
+    try:
+        assert sum(changed(playbook("converge.yml", "-e", json.dumps(own))).values()) > 0
+        host.ansible("copy", f"src={cert} dest=/root/own.crt mode=0644", check=False)
+        out = host.check_output(
+            "curl -fsS --cacert /root/own.crt -o /dev/null -w '%{http_version}' "
+            "--resolve own.example:7443:127.0.0.1 https://own.example:7443/"
+        )
+        assert out == "2"
+    finally:
+        assert sum(changed(playbook("converge.yml")).values()) > 0
+    served = host.check_output(
+        "openssl s_client -connect 127.0.0.1:7443 </dev/null 2>/dev/null"
+        " | openssl x509 -noout -subject"
+    )
+    assert "molecule-balancer" in served
