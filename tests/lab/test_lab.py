@@ -3,7 +3,7 @@
 import time
 
 import pytest
-from helpers import http_get
+from helpers import ROOT, http_get
 from lab_helpers import BALANCER, assert_even_split, balancer_answers, provision
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -22,8 +22,12 @@ def test_page_shows_who_answered(lab) -> None:
 
 
 def test_second_provision_changes_nothing(lab) -> None:
+    made = {path: path.read_bytes() for path in (ROOT / ".lab/tls").iterdir()}
+    made[ROOT / ".lab/ca.crt"] = (ROOT / ".lab/ca.crt").read_bytes()
     started = time.monotonic()
     recap = provision(app_hosts=2)
     print(f"\nwarm re-provision: {time.monotonic() - started:.1f} s, recap {recap}")
     assert set(recap) == {"balancer", "app1", "app2"}
     assert all(counters["changed"] == 0 and counters["failed"] == 0 for counters in recap.values())
+    # The lab CA and the balancer's certificate are made once, not again.
+    assert {path: path.read_bytes() for path in made} == made

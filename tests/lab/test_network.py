@@ -1,4 +1,4 @@
-"""A closed lab network: replica ports answer only the balancer, the balancer only SSH and 7151."""
+"""A closed lab network: replica ports answer the balancer alone; it takes SSH, 7151, 7443."""
 
 import socket
 
@@ -18,8 +18,9 @@ def reachable(address: tuple[str, int], timeout: float = 3) -> bool:
         return False
 
 
-def curl_from(machine: str, url: str) -> bool:
-    return node(machine, "curl", "-fsS", "--max-time", "3", url, check=False).returncode == 0
+def curl_from(machine: str, url: str, *options: str) -> bool:
+    command = ("curl", "-fsS", "--max-time", "3", *options, url)
+    return node(machine, *command, check=False).returncode == 0
 
 
 def test_replica_port_answers_the_balancer(lab) -> None:
@@ -34,7 +35,7 @@ def test_replica_port_refuses_the_vagrant_host(lab) -> None:
     assert not reachable(APP1_REPLICA)
 
 
-def test_balancer_takes_only_ssh_and_7151(lab) -> None:
+def test_balancer_takes_only_ssh_7151_and_7443(lab) -> None:
     # Something listening on another port of the balancer is still out of reach.
     node(
         "balancer", "systemd-run", "--unit", "lab-test-http", "python3", "-m", "http.server", "9999"
@@ -43,6 +44,7 @@ def test_balancer_takes_only_ssh_and_7151(lab) -> None:
         wait_for(lambda: curl_from("balancer", "http://127.0.0.1:9999/"), 15, "a server on :9999")
         assert not curl_from("app1", "http://192.168.56.10:9999/")
         assert curl_from("app1", "http://192.168.56.10:7151/healthz")
+        assert curl_from("app1", "https://192.168.56.10:7443/healthz", "--insecure")
         assert reachable(("192.168.56.10", 22))
     finally:
         node("balancer", "systemctl", "stop", "lab-test-http", check=False)

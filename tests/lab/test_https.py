@@ -1,0 +1,91 @@
+"""HTTPS on the balancer from the Vagrant host: the lab CA, HTTP/2, HSTS, TLS 1.2+ only."""
+
+import json
+import re
+import socket
+import ssl
+import warnings
+
+import pytest
+from certs import write_self_signed
+from helpers import ROOT, run
+from lab_helpers import balancer_answers, lab_env
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+CA = ROOT / ".lab/ca.crt"
+HTTPS = ("127.0.0.1", 7443)
+
+
+def handshake(context: ssl.SSLContext, server_name: str = "127.0.0.1") -> ssl.SSLSocket:
+    sock = socket.create_connection(HTTPS, timeout=5)
+    return context.wrap_socket(sock, server_hostname=server_name)
+
+
+def test_the_readme_curl_verifies_against_the_lab_ca(lab) -> None:
+    # The README's command, as a user types it: no -k.
+    out = run("curl", "-fsS", "--cacert", ".lab/ca.crt", "https://127.0.0.1:7443/", timeout=30)
+    assert "Replica: app" in out.stdout
+
+
+def test_http2_and_hsts_over_verified_tls(lab) -> None:
+    context = ssl.create_default_context(cafile=CA)
+    context.set_alpn_protocols(["h2", "http/1.1"])
+    with handshake(context, "localhost") as tls:
+        assert tls.selected_alpn_protocol() == "h2"
+        assert tls.version() in {"TLSv1.2", "TLSv1.3"}
+    out = run(
+        "curl", "-fsS", "--cacert", str(CA), "-D", "-", "-o", "/dev/null", "-w", "%{http_version}",
+        "https://127.0.0.1:7443/api/whoami", timeout=30,
+    ).stdout  # fmt: skip
+    assert out.startswith("HTTP/2 200")
+    assert "strict-transport-security: max-age=63072000" in out.lower()
+    assert out.endswith("2")
+
+
+def test_https_reaches_every_replica(lab) -> None:
+    seen = set()
+    for _ in range(36):
+        body = run(
+            "curl", "-fsS", "--cacert", str(CA), "https://127.0.0.1:7443/api/whoami", timeout=30
+        ).stdout
+        seen.add(json.loads(body)["replica"])
+    assert seen == {f"app{h}-r{r}" for h in (1, 2) for r in (1, 2, 3)}
+
+
+def test_tls_1_1_is_refused_by_the_balancer(lab) -> None:
+    old = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    old.load_verify_locations(CA)
+    # SECLEVEL=0 lets this client offer TLS 1.1: the refusal must come from the server.
+    old.set_ciphers("DEFAULT@SECLEVEL=0")
+    with warnings.catch_warnings():  # TLSv1_1 is deprecated: that is the point
+        warnings.simplefilter("ignore", DeprecationWarning)
+        old.minimum_version = old.maximum_version = ssl.TLSVersion.TLSv1_1
+    with pytest.raises(ssl.SSLError, match="PROTOCOL_VERSION"):
+        handshake(old).close()
+    old.minimum_version = old.maximum_version = ssl.TLSVersion.TLSv1_2
+    handshake(old).close()
+
+
+def test_the_lab_ca_key_is_its_owners_alone(lab) -> None:
+    private = ROOT / ".lab/tls"
+    assert private.stat().st_mode & 0o777 == 0o700
+    for key in ("ca.key", "balancer.key"):
+        assert (private / key).stat().st_mode & 0o777 == 0o600, key
+
+
+def test_a_bad_certificate_is_refused_before_any_host_changes(lab, tmp_path) -> None:
+    cert, key = write_self_signed(tmp_path, "old.example", expired=True)
+    result = run(
+        "ansible-playbook", "playbook.yml",
+        "-e", f"nginx_tls_certificate={cert}", "-e", f"nginx_tls_certificate_key={key}",
+        env=lab_env(2), check=False, timeout=600,
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert f"nginx_tls_certificate {cert} expired on" in " ".join(output.split())
+    recap = output.rsplit("PLAY RECAP", 1)[1]
+    assert recap.count("changed=0") == 3, recap
+    # Stopped in the first play, the checks.
+    plays = re.findall(r"^PLAY \[(.*)\]", output, re.MULTILINE)
+    assert plays == ["Check every setting before any host changes"], plays
+    assert len(balancer_answers(12)) >= 1
