@@ -46,7 +46,8 @@ def test_each_replica_has_its_own_identity(host) -> None:
 def test_replicas_are_hardened_and_not_root(host) -> None:
     for container in app_containers(host):
         config, hostconfig = container["Config"], container["HostConfig"]
-        assert config["User"] not in ("", "0", "root")
+        assert config["User"] == "10001:10001"  # app_user
+        assert hostconfig["PidsLimit"] == 128  # app_pids_limit
         assert hostconfig["ReadonlyRootfs"] is True
         assert hostconfig["CapDrop"] == ["ALL"]
         assert "no-new-privileges" in hostconfig["SecurityOpt"]
