@@ -6,6 +6,8 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export APP_VERSION ?= 1.0.0
+# What users pass reaches commands as environment, never as shell text (scripts/with-args).
+export ANSIBLE_ARGS LOAD_ARGS BENCH_ARGS
 
 PYTEST := pytest -v --durations=15
 
@@ -21,16 +23,16 @@ lab: ## Bring the whole lab up (PROVIDER=docker|virtualbox|libvirt, LAB_APP_HOST
 	@scripts/lab up
 
 provision: bootstrap ## Run playbook.yml again on the running lab (ANSIBLE_ARGS="-e app_replicas=4")
-	ansible-playbook -i inventories/vagrant playbook.yml $(ANSIBLE_ARGS)
+	scripts/with-args ANSIBLE_ARGS ansible-playbook playbook.yml
 
 deploy: images ## Roll APP_VERSION out to the running lab, one app host at a time, no downtime
-	ansible-playbook -i inventories/vagrant playbook.yml -e app_version=$(APP_VERSION) $(ANSIBLE_ARGS)
+	scripts/with-args ANSIBLE_ARGS ansible-playbook playbook.yml -e "app_version=$$APP_VERSION"
 
 load: bootstrap ## A bounded load on the balancer with a report (LOAD_ARGS="--connections 16 --duration 20")
-	python tools/loadtest.py http://127.0.0.1:7151/api/whoami $(LOAD_ARGS)
+	scripts/with-args LOAD_ARGS python tools/loadtest.py http://127.0.0.1:7151/api/whoami
 
 bench: images ## The lab against the seed stack with wrk; writes bench/results/ (needs make lab)
-	python tools/bench.py $(BENCH_ARGS)
+	scripts/with-args BENCH_ARGS python tools/bench.py
 
 destroy: ## Remove every machine, network and volume of the lab
 	@scripts/lab destroy

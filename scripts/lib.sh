@@ -10,6 +10,12 @@ die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
 
 is_root() { [ "$(id -u)" -eq 0 ]; }
 
+# APP_VERSION names an image tag and a file: a tag's characters only, checked before any use.
+check_app_version() {
+  [[ "$1" =~ ^[A-Za-z0-9_.-]{1,64}$ ]] \
+    || die "APP_VERSION must be 1-64 of the characters A-Z a-z 0-9 _ . - (an image tag), not '$1'"
+}
+
 # Install Debian packages that are missing; only root can, others get told what to run.
 ensure_packages() {
   local missing=() pkg
