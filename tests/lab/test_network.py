@@ -1,5 +1,6 @@
 """A closed lab network: replica ports answer the balancer alone; it takes SSH, 7151, 7443."""
 
+import json
 import socket
 
 import pytest
@@ -48,3 +49,11 @@ def test_balancer_takes_only_ssh_7151_and_7443(lab) -> None:
         assert reachable(("192.168.56.10", 22))
     finally:
         node("balancer", "systemctl", "stop", "lab-test-http", check=False)
+
+
+def test_replica_ports_are_published_on_the_lab_address_alone(lab) -> None:
+    # app_bind_address defaults to app_advertise_address, which is local to the host here.
+    bindings = node(
+        "app1", "docker", "inspect", "--format", "{{json .HostConfig.PortBindings}}", "app-1"
+    ).stdout
+    assert json.loads(bindings) == {"5000/tcp": [{"HostIp": "192.168.56.11", "HostPort": "8001"}]}

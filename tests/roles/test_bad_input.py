@@ -19,12 +19,48 @@ BAD_INPUTS = [
     ("app", {"app_replicas": -1}, "app_replicas must be at least 1"),
     ("app", {"app_replicas": "three"}, "app_replicas"),
     ("app", {"app_port_base": 70000}, "within 1-65535"),
+    (
+        "app",
+        {"app_port_base": 65534},
+        "app_port_base 65534 + 3 replicas on localhost needs port 65536",
+    ),
+    ("app", {"app_replicas": 2, "app_ports": [8001]}, "lists 1 ports for 2 replicas"),
+    ("app", {"app_env": {"GUNICORN_BIND": "0.0.0.0:80"}}, "app_env may not set GUNICORN_BIND"),
+    ("app", {"app_env": {"APP_HOST": "x", "LOG": "1"}}, "app_env may not set APP_HOST"),
+    ("app", {"app_user": "root"}, "app_user may not be root"),
+    ("app", {"app_user": "0:0"}, "app_user may not be root"),
+    ("app", {"app_pids_limit": 4}, "app_pids_limit must be at least 16"),
+    ("app", {"app_version": "1.0;id"}, "app_version must be 1-64 of the characters"),
     ("app", {"app_replicas": 2, "app_ports": [8001, 8001]}, "no two replicas may share a port"),
     ("app", {"app_image_source": "ftp"}, "app_image_source"),
     ("app", {"app_image_archive": "/nonexistent/app.tar"}, "make images"),
     ("nginx", {"nginx_balancing_method": "fastest"}, "nginx_balancing_method"),
     ("nginx", {"nginx_listen_port": 70000}, "nginx_listen_port must be within 1-65535"),
     ("nginx", {}, "the upstream needs servers"),  # no app hosts at all
+    (
+        "nginx",
+        {
+            "nginx_upstream_servers": [{"address": "127.0.0.1", "port": 8001}],
+            "nginx_security_headers": {"X-Evil": 'x" always; return 200 "pwned'},
+        },
+        "values free of quotes",
+    ),
+    (
+        "nginx",
+        {
+            "nginx_upstream_servers": [{"address": "127.0.0.1", "port": 8001}],
+            "nginx_security_headers": {"X-Back": "a\\b"},
+        },
+        "values free of quotes",
+    ),
+    (
+        "nginx",
+        {
+            "nginx_upstream_servers": [{"address": "127.0.0.1", "port": 8001}],
+            "nginx_server_name": "lab; return 200",
+        },
+        "nginx_server_name must be a host name",
+    ),
     (
         "nginx",
         {

@@ -133,6 +133,31 @@ def test_proxy_headers_reach_the_upstream(host) -> None:
     assert headers["host"] == "127.0.0.1:7151"
 
 
+def test_a_spoofed_client_address_or_host_does_not_reach_the_upstream(host) -> None:
+    spoofed = json.loads(
+        host.check_output(
+            f"curl -fsS -H 'X-Forwarded-For: 6.6.6.6' -H 'Host: evil.example' "
+            f"-H 'X-Forwarded-Host: evil.example' {BALANCER}/api/whoami"
+        )
+    )
+    headers = {name.lower(): value for name, value in spoofed["headers"].items()}
+    assert headers["x-forwarded-for"] == "127.0.0.1"
+    assert headers["host"] == "127.0.0.1:7151"
+    assert "x-forwarded-host" not in headers
+
+
+def test_security_headers_on_every_answer(host) -> None:
+    wanted = {
+        "x-content-type-options: nosniff",
+        "x-frame-options: deny",
+        "content-security-policy: frame-ancestors 'none'",
+        "referrer-policy: no-referrer",
+    }
+    for url in (f"{BALANCER}/", f"{BALANCER}/no-such-page", f"{BALANCER}/nginx_status"):
+        head = host.check_output(f"curl -sS -o /dev/null -D - {url}").lower()
+        assert wanted <= {line.strip() for line in head.splitlines()}, url
+
+
 def test_stub_status_from_localhost(host) -> None:
     assert "Active connections" in host.check_output(f"curl -fsS {BALANCER}/nginx_status")
 
