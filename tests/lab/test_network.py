@@ -4,8 +4,8 @@ import json
 import socket
 
 import pytest
-from helpers import wait_for
-from lab_helpers import node
+from helpers import run, wait_for
+from lab_helpers import balancer_answers, node
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 APP1_REPLICA = ("192.168.56.11", 8001)
@@ -57,3 +57,34 @@ def test_replica_ports_are_published_on_the_lab_address_alone(lab) -> None:
         "app1", "docker", "inspect", "--format", "{{json .HostConfig.PortBindings}}", "app-1"
     ).stdout
     assert json.loads(bindings) == {"5000/tcp": [{"HostIp": "192.168.56.11", "HostPort": "8001"}]}
+
+
+def test_the_balancer_has_the_same_policy_for_ipv6(lab) -> None:
+    v4 = node("balancer", "iptables", "-S", "LAB-INPUT").stdout
+    v6 = node("balancer", "ip6tables", "-S", "LAB-INPUT").stdout
+    assert "--dport 7443 -j RETURN" in v6 and v6.endswith("-A LAB-INPUT -j DROP\n")
+    assert v6 == v4.replace("-p icmp", "-p ipv6-icmp")
+    assert "-A INPUT -j LAB-INPUT" in node("balancer", "ip6tables", "-S", "INPUT").stdout
+
+
+def test_after_a_reboot_the_rules_are_in_place_before_the_replicas(lab) -> None:
+    run("docker", "restart", "--time", "10", "flask-lb-lab-app1", timeout=120)
+    wait_for(
+        lambda: (
+            node("app1", "systemctl", "is-active", "docker", check=False).stdout.strip() == "active"
+        ),
+        60,
+        "Docker on app1 after the reboot",
+    )
+    started = {
+        unit: int(
+            node("app1", "systemctl", "show", unit, "-p", "ActiveEnterTimestampMonotonic")
+            .stdout.strip()
+            .split("=")[1]
+        )
+        for unit in ("lab-firewall", "docker")
+    }
+    assert 0 < started["lab-firewall"] <= started["docker"], started
+    wait_for(lambda: curl_from("balancer", "http://192.168.56.11:8001/healthz"), 90, "app1-r1")
+    assert not curl_from("app2", "http://192.168.56.11:8001/healthz")
+    wait_for(lambda: len(balancer_answers(60)) == 6, 90, "all six replicas in rotation")

@@ -34,6 +34,20 @@ BAD_INPUTS = [
     ("app", {"app_replicas": 2, "app_ports": [8001, 8001]}, "no two replicas may share a port"),
     ("app", {"app_image_source": "ftp"}, "app_image_source"),
     ("app", {"app_image_archive": "/nonexistent/app.tar"}, "make images"),
+    ("firewall", {"firewall_open_tcp_ports": [22, 70000]}, "must be ports within 1-65535"),
+    (
+        "firewall",
+        {"firewall_docker_published_ports": [8001]},
+        "needs firewall_docker_allowed_sources",
+    ),
+    (
+        "firewall",
+        {
+            "firewall_docker_published_ports": [8001],
+            "firewall_docker_allowed_sources": ["10.0.0.1; id"],
+        },
+        "refused: 10.0.0.1; id",
+    ),
     ("nginx", {"nginx_balancing_method": "fastest"}, "nginx_balancing_method"),
     ("nginx", {"nginx_listen_port": 70000}, "nginx_listen_port must be within 1-65535"),
     ("nginx", {}, "the upstream needs servers"),  # no app hosts at all

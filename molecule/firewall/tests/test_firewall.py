@@ -1,10 +1,24 @@
 """The firewall role: open ports answer every source, the rest are dropped, from boot on."""
 
+import base64
+import json
 import os
+import subprocess
+import time
+from pathlib import Path
 
 import testinfra
 
 testinfra_hosts = ["ansible://molecule-fw-host"]
+SCENARIO = Path(os.environ.get("MOLECULE_SCENARIO_DIRECTORY", "."))
+
+
+def converge(extra_vars: dict) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"],
+         str(SCENARIO / "converge.yml"), "-e", json.dumps(extra_vars)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
 
 
 def client():
@@ -35,4 +49,76 @@ def test_rules_are_applied_at_boot(host) -> None:
     before = host.check_output("iptables -S LAB-INPUT")
     host.check_output("systemctl restart lab-firewall")
     assert host.check_output("iptables -S LAB-INPUT") == before
+    assert not reaches(9999)
+
+
+def rules(host, tool: str = "iptables") -> str:
+    return host.check_output(f"{tool} -S")
+
+
+def test_ipv6_gets_the_same_policy(host) -> None:
+    v4 = host.check_output("iptables -S LAB-INPUT").replace("-p icmp", "-p ipv6-icmp")
+    assert host.check_output("ip6tables -S LAB-INPUT") == v4
+    assert "-A INPUT -j LAB-INPUT" in rules(host, "ip6tables")
+
+
+def test_the_rules_are_in_place_before_docker_starts(host) -> None:
+    assert "docker.service" in host.check_output("systemctl show lab-firewall -p Before")
+    assert "lab-firewall.service" in host.check_output("systemctl show docker.service -p After")
+
+
+def test_a_bad_source_changes_no_rule(host) -> None:
+    # Passes the first checks (a host name), but iptables cannot resolve it: refused whole.
+    before = rules(host)
+    result = converge(
+        {
+            "firewall_open_tcp_ports": [22, 7151, 9999],
+            "firewall_docker_published_ports": [8001],
+            "firewall_docker_allowed_sources": ["10.0.0.1", "nowhere.invalid"],
+        }
+    )
+    assert result.returncode != 0
+    assert "failed to validate" in result.stdout + result.stderr
+    assert rules(host) == before
+    assert not reaches(9999)
+    assert reaches(7151)
+
+
+def test_a_rule_that_fails_midway_leaves_the_rules_in_force(host) -> None:
+    before = rules(host)
+    good = host.file("/etc/lab-firewall/rules.v4").content_string
+    # Port 9999 opened first, then a line the kernel refuses: nothing of it may apply.
+    broken = good.replace(
+        "-A LAB-INPUT -j DROP",
+        "-A LAB-INPUT -p tcp --dport 9999 -j RETURN\n-A LAB-INPUT -s 999.1.1.1 -j RETURN\n"
+        "-A LAB-INPUT -j DROP",
+    )
+    assert broken != good
+    encoded = base64.b64encode(broken.encode()).decode()
+    host.check_output("cp /etc/lab-firewall/rules.v4 /root/rules.v4.good")
+    host.check_output(f"echo {encoded} | base64 -d > /etc/lab-firewall/rules.v4")
+    try:
+        assert host.run("systemctl restart lab-firewall").rc != 0
+        assert rules(host) == before
+        assert not reaches(9999)
+        assert reaches(7151)
+    finally:
+        host.check_output("cp /root/rules.v4.good /etc/lab-firewall/rules.v4")
+        host.check_output("systemctl restart lab-firewall")
+    assert rules(host) == before
+
+
+def test_rules_come_back_after_a_reboot(host) -> None:
+    before = rules(host)
+    subprocess.run(
+        ["docker", "restart", "--time", "10", "molecule-fw-host"], check=True, timeout=120
+    )
+    deadline = time.monotonic() + 60
+    while host.run("systemctl is-active lab-firewall").stdout.strip() != "active":
+        assert time.monotonic() < deadline, "lab-firewall not active after the reboot"
+        time.sleep(1)
+    assert rules(host) == before
+    deadline = time.monotonic() + 30  # the web servers start again too
+    while not reaches(7151):
+        assert time.monotonic() < deadline, "7151 does not answer after the reboot"
     assert not reaches(9999)
