@@ -1,6 +1,7 @@
 """Every change to the replicas is a rolling one: under load, nothing fails, and the balancer's
 upstream follows the inventory whichever hosts a run touches (issue 12)."""
 
+import json
 import time
 
 import pytest
@@ -62,6 +63,39 @@ def test_ports_and_replica_counts_change_under_load(lab) -> None:
 @pytest.mark.parametrize("limit", ["all:!app2", "balancer"])
 def test_a_limited_run_keeps_every_host_in_rotation(lab, limit: str) -> None:
     assert changed_under_load(limit=limit) == 0
+    assert_rotation(["app1", "app2"], 3, 8001)
+
+
+def engine_started(host: str) -> str:
+    return node(host, "systemctl", "show", "docker", "-p", "ActiveEnterTimestamp").stdout.strip()
+
+
+def test_an_engine_setting_restarts_one_drained_engine_at_a_time(lab) -> None:
+    before = {host: engine_started(host) for host in ADDRESSES}
+    defaults = {"log-driver": "json-file", "log-opts": {"max-size": "20m", "max-file": "3"},
+                "live-restore": True}  # fmt: skip
+    assert changed_under_load(json.dumps({"docker_daemon_defaults": defaults})) > 0
+    after = {host: engine_started(host) for host in ADDRESSES}
+    assert all(after[host] != before[host] for host in ADDRESSES), (before, after)
+    assert after["app1"] != after["app2"]  # one after the other
+    for host in ADDRESSES:
+        config = json.loads(node(host, "cat", "/etc/docker/daemon.json").stdout)
+        assert config["log-opts"]["max-size"] == "20m"
+    assert_rotation(["app1", "app2"], 3, 8001)
+    # And back to the inventory's settings, the same way.
+    assert changed_under_load() > 0
+    assert_rotation(["app1", "app2"], 3, 8001)
+
+
+def test_an_unknown_engine_option_is_refused_before_any_host_changes(lab) -> None:
+    bad = json.dumps({"docker_daemon_options": {"bip": "10.200.0.1/24", "no-such-option": True}})
+    result = run("ansible-playbook", "playbook.yml", "-e", bad, env=lab_env(2), check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "has keys dockerd does not know: no-such-option" in " ".join(output.split())
+    assert output.rsplit("PLAY RECAP", 1)[1].count("changed=0") == 3
+    for host in ADDRESSES:
+        assert node(host, "systemctl", "is-active", "docker").stdout.strip() == "active"
     assert_rotation(["app1", "app2"], 3, 8001)
 
 

@@ -15,6 +15,7 @@ BAD_INPUTS = [
     ("docker", {"docker_install_source": "snap"}, "docker_install_source"),
     ("docker", {"docker_service_enabled": "sometimes"}, "docker_service_enabled"),
     ("docker", {"docker_daemon_options": ["bip", "10.0.0.1/24"]}, "docker_daemon_options"),
+    ("docker", {"docker_daemon_options": {"bip": "10.0.0.1/24", "bpi": 1}}, "does not know: bpi"),
     ("app", {"app_replicas": 0}, "app_replicas must be at least 1"),
     ("app", {"app_replicas": -1}, "app_replicas must be at least 1"),
     ("app", {"app_replicas": "three"}, "app_replicas"),
