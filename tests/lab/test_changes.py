@@ -2,10 +2,11 @@
 upstream follows the inventory whichever hosts a run touches (issue 12)."""
 
 import json
+import shutil
 import time
 
 import pytest
-from helpers import get_json, run
+from helpers import ROOT, docker, get_json, run
 from lab_helpers import BALANCER, Load, balancer_answers, lab_env, node, provision
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -99,6 +100,34 @@ def test_an_unknown_engine_option_is_refused_before_any_host_changes(lab) -> Non
     assert_rotation(["app1", "app2"], 3, 8001)
 
 
+def running_image(host: str) -> str:
+    return node(host, "docker", "inspect", "--format", "{{.Image}}", "app-1").stdout.strip()
+
+
+def test_an_image_rebuilt_under_the_same_tag_rolls_out_drained(lab, tmp_path) -> None:
+    tag, archive = "flask-lb-lab/app:1.0.0", ROOT / ".lab/images/app_1.0.0.tar"
+    original = docker("image", "inspect", "--format", "{{.Id}}", tag)
+    shutil.copy2(archive, tmp_path / "original.tar")
+    dockerfile = f"FROM {tag}\nLABEL lab.rebuilt={time.time_ns()}\n"
+    run("docker", "build", "--quiet", "--tag", tag, "-", input=dockerfile, timeout=300)
+    rebuilt = docker("image", "inspect", "--format", "{{.Id}}", tag)
+    assert rebuilt != original
+    try:
+        docker("save", "--output", str(archive), tag, timeout=300)
+        assert changed_under_load() > 0
+        assert {running_image(host) for host in ADDRESSES} == {rebuilt}
+        assert_rotation(["app1", "app2"], 3, 8001)
+        assert changed_under_load() == 0  # the rollback image is kept, nothing left to prune
+    finally:
+        docker("tag", original, tag)
+        shutil.copy2(tmp_path / "original.tar", archive)
+    assert changed_under_load() > 0
+    assert {running_image(host) for host in ADDRESSES} == {original}
+    # The rebuild, untagged on the hosts now, is pruned: no tag could roll back to it.
+    images = node("app1", "docker", "images", "--quiet", "--no-trunc").stdout.split()
+    assert original in images and rebuilt not in images
+
+
 def test_a_lone_app_host_deploys_beside_its_replicas(lab) -> None:
     run("scripts/images", env={**lab_env(1), "APP_VERSION": "2.0.0"}, timeout=900)
     # The inventory with one app host: the balancer drops app2, app1 is alone.
@@ -119,3 +148,10 @@ def test_a_lone_app_host_deploys_beside_its_replicas(lab) -> None:
     # Back to two hosts on 1.0.0: app2 rejoins, app1 rolls back, under load.
     assert changed_under_load(app_hosts=2) > 0
     assert_rotation(["app1", "app2"], 3, 8001)
+    # app1 keeps the version it runs and the one before, images and archives, for a rollback.
+    tags = node(
+        "app1", "docker", "images", "--format", "{{.Tag}}", "flask-lb-lab/app"
+    ).stdout.split()
+    assert sorted(tags) == ["1.0.0", "2.0.0"]
+    archives = node("app1", "ls", "/var/cache/flask-lb-lab").stdout.split()
+    assert sorted(archives) == ["app_1.0.0.tar", "app_2.0.0.tar"]
