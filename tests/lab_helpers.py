@@ -72,17 +72,24 @@ def assert_even_split(answered, replicas: set[str], requests: int) -> None:
 class Load:
     """A bounded load on the balancer in the background, for `with Load() as load: ...`."""
 
-    def __init__(self, connections: int = 8, max_seconds: float = 600) -> None:
+    def __init__(
+        self, connections: int = 8, max_seconds: float = 600, client_timeout: float = 10
+    ) -> None:
         self.stop = threading.Event()
-        self.results: Results | None = None
+        self.results = Results()  # filled as the requests come back
         self._thread = threading.Thread(
-            target=self._run, args=(connections, max_seconds), daemon=True
+            target=self._run, args=(connections, max_seconds, client_timeout), daemon=True
         )
 
-    def _run(self, connections: int, max_seconds: float) -> None:
-        self.results = run_load(
-            f"{BALANCER}/api/whoami", connections, 10_000_000, max_seconds, stop=self.stop
-        )
+    def _run(self, connections: int, max_seconds: float, client_timeout: float) -> None:
+        run_load(
+            f"{BALANCER}/api/whoami", connections, 10_000_000, max_seconds, self.stop,
+            client_timeout, self.results,
+        )  # fmt: skip
+
+    def total(self) -> int:
+        """Requests answered or failed so far."""
+        return self.results.total
 
     def __enter__(self) -> "Load":
         self._thread.start()

@@ -58,19 +58,26 @@ def require_loopback(host: str) -> None:
 
 
 def run_load(
-    url: str, connections: int, requests: int, duration: float, stop: threading.Event | None = None
+    url: str,
+    connections: int,
+    requests: int,
+    duration: float,
+    stop: threading.Event | None = None,
+    timeout: float = 10,
+    results: Results | None = None,
 ) -> Results:
-    """Load url until requests are sent, duration passes or stop is set."""
+    """Load url until requests are sent, duration passes or stop is set; a request with no
+    answer within timeout seconds fails. Counts go into results (a new one if None) as they come."""
     parts = urlsplit(url)
     require_loopback(parts.hostname or "")
     path = parts.path or "/api/whoami"
-    results = Results()
+    results = Results() if results is None else results
     lock = threading.Lock()
     budget = iter(range(requests))
     deadline = time.monotonic() + duration
 
     def connect() -> http.client.HTTPConnection:
-        return http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=10)
+        return http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
 
     def get(conn: http.client.HTTPConnection) -> tuple[int, str, bytes]:
         conn.request("GET", path)
@@ -146,12 +153,15 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--duration", type=float, default=10.0, help="seconds, at most")
+    parser.add_argument("--timeout", type=float, default=10.0, help="seconds a client waits")
     args = parser.parse_args()
     if not (1 <= args.connections <= 256 and 1 <= args.requests <= 1_000_000):
         sys.exit("--connections must be 1-256 and --requests 1-1000000")
     if not 0 < args.duration <= 300:
         sys.exit("--duration must be within 0-300 s")
-    results = run_load(args.url, args.connections, args.requests, args.duration)
+    results = run_load(
+        args.url, args.connections, args.requests, args.duration, timeout=args.timeout
+    )
     print(report(results))
     sys.exit(1 if results.failed else 0)
 

@@ -66,6 +66,19 @@ def test_the_machines_are_real_vms(vm_lab) -> None:
     assert "cloud-amd64" in kernel, kernel  # the box's own kernel, not this host's
 
 
+def vm_ssh(machine: str, command: str) -> str:
+    return run("vagrant", "ssh", machine, "-c", command, env=lab_env(APP_HOSTS)).stdout
+
+
+def test_no_known_password_and_no_insecure_key(vm_lab) -> None:
+    for machine in ("balancer", "app1"):
+        assert vm_ssh(machine, "sudo passwd -S root").split()[1] == "L", machine
+        assert vm_ssh(machine, "sudo passwd -S vagrant").split()[1] in ("L", "NP"), machine
+        # `vagrant up` replaced Vagrant's well-known key with one of its own (insert_key).
+        keys = vm_ssh(machine, "cat ~/.ssh/authorized_keys")
+        assert "vagrant insecure public key" not in keys, machine
+
+
 def test_sixty_requests_reach_every_replica(vm_lab) -> None:
     answered: Counter[str] = Counter()
     for _ in range(60):
