@@ -6,12 +6,14 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export APP_VERSION ?= 1.0.0
+# The release before the speed work (issue 15), which make bench-provision compares with.
+export BENCH_OLD ?= 8c0348c
 # What users pass reaches commands as environment, never as shell text (scripts/with-args).
 export ANSIBLE_ARGS LOAD_ARGS BENCH_ARGS
 
 PYTEST := pytest -v --durations=15
 
-.PHONY: help bootstrap images box lint test test-unit test-vm molecule lab provision deploy load bench destroy
+.PHONY: help bootstrap images box lint test test-unit test-vm molecule lab provision deploy load bench bench-provision destroy
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -33,6 +35,9 @@ load: bootstrap ## A bounded load on the balancer with a report (LOAD_ARGS="--co
 
 bench: images ## The lab against the seed stack with wrk; writes bench/results/ (needs make lab)
 	scripts/with-args BENCH_ARGS python tools/bench.py
+
+bench-provision: images ## Playbook wall times, this tree against BENCH_OLD; writes bench/results/provision.md
+	scripts/with-args BENCH_ARGS python tools/bench_provision.py --old "$$BENCH_OLD"
 
 destroy: ## Remove every machine, network and volume of the lab
 	@scripts/lab destroy

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -19,6 +21,8 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+
+import readme_figures
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "bench/seed"
@@ -134,10 +138,26 @@ def stop_side_stacks() -> None:
     sh("docker", "network", "rm", f"{PREFIX}-seed", check=False)
 
 
+def busy_cpu_seconds() -> float:
+    """CPU seconds the whole machine has spent busy (all cores), from /proc/stat."""
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(
+        int, Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
+    )
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def wrk(url: str, connections: int, seconds: int) -> dict[str, float]:
+    # The machine's busy CPU over the run, less wrk's own (a waited-for child): what serving took.
+    busy, wrk_cpu = busy_cpu_seconds(), children_cpu_seconds()
     out = sh(
         "wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s", "--latency", url
     )
+    busy, wrk_cpu = busy_cpu_seconds() - busy, children_cpu_seconds() - wrk_cpu
     unit = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
 
     def latency(pct: str) -> float:
@@ -159,6 +179,7 @@ def wrk(url: str, connections: int, seconds: int) -> dict[str, float]:
         "p99_ms": latency("99"),
         "errors": failed,
         "requests": requests,
+        "cpu_ms_per_request": round((busy - wrk_cpu) / max(requests, 1) * 1000, 3),
     }
 
 
@@ -175,27 +196,32 @@ def write_results(results: dict, levels: list[int], seconds: int, rounds: int) -
         f"`make bench` ({time.strftime('%Y-%m-%d')}): wrk `-t2 -cN -d{seconds}s --latency`",
         f"on 127.0.0.1, targets alternated, median of {rounds} rounds, on this 2-core machine.",
         "",
-        "| target | conns | req/s | p50 ms | p99 ms | errors |",
-        "|---|---:|---:|---:|---:|---:|",
+        "## targets",
+        "",
+        "| target | conns | req/s | p50 ms | p99 ms | errors | CPU ms / request |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for c in levels:
         for name in TARGETS:
             r = results[name][str(c)]
             lines.append(
                 f"| {name} | {c} | {r['rps']:.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
-                f"{r['errors']:.0f} |"
+                f"{r['errors']:.0f} | {r['cpu_ms_per_request']:.2f} |"
             )
     lines += [
         "",
-        "| conns | lab / seed req/s | lab / seed p99 | lab / one direct | "
-        "lab / (replicas x one direct) |",
-        "|---:|---:|---:|---:|---:|",
+        "## ratios",
+        "",
+        "| conns | lab / seed req/s | lab / seed p99 | lab / seed CPU per request | "
+        "lab / one direct | lab / (replicas x one direct) |",
+        "|---:|---:|---:|---:|---:|---:|",
     ]
     for c in levels:
         lab, seed, one = (results[n][str(c)] for n in ("lab", "seed", "one replica direct"))
         all_direct = results["replicas"] * one["rps"]
         lines.append(
             f"| {c} | {lab['rps'] / seed['rps']:.2f} | {lab['p99_ms'] / seed['p99_ms']:.2f} | "
+            f"{lab['cpu_ms_per_request'] / seed['cpu_ms_per_request']:.2f} | "
             f"{lab['rps'] / one['rps']:.2f} | {lab['rps'] / all_direct:.2f} |"
         )
     lines += [
@@ -205,10 +231,14 @@ def write_results(results: dict, levels: list[int], seconds: int, rounds: int) -
         "about one core busy, so the sum over all replicas loaded one by one is a figure no 2-core",
         "run can reach; the lab is compared with one replica direct instead (same cores, image and",
         "settings).",
+        "CPU ms / request: the whole machine's busy CPU time during the run (/proc/stat), less",
+        "wrk's own (its rusage), divided by the requests served; steadier than req/s on a shared",
+        "machine.",
     ]
     (RESULTS / "results.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     plot(results, levels)
+    readme_figures.refresh("bench/results/results.md")
 
 
 def plot(results: dict, levels: list[int]) -> None:
@@ -217,13 +247,15 @@ def plot(results: dict, levels: list[int]) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (rps_ax, p99_ax) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for name in TARGETS:
-        rps_ax.plot(levels, [results[name][str(c)]["rps"] for c in levels], marker="o", label=name)
-        p99_ax.plot(
-            levels, [results[name][str(c)]["p99_ms"] for c in levels], marker="o", label=name
-        )
-    for ax, title in ((rps_ax, "requests per second"), (p99_ax, "p99 latency (ms)")):
+    fig, (rps_ax, p99_ax, cpu_ax) = plt.subplots(1, 3, figsize=(15, 4.2))
+    panels = (
+        (rps_ax, "rps", "requests per second"),
+        (p99_ax, "p99_ms", "p99 latency (ms)"),
+        (cpu_ax, "cpu_ms_per_request", "CPU ms per request (whole machine, less wrk)"),
+    )
+    for ax, key, title in panels:
+        for name in TARGETS:
+            ax.plot(levels, [results[name][str(c)][key] for c in levels], marker="o", label=name)
         ax.set_xscale("log", base=2)
         ax.set_xticks(levels, [str(c) for c in levels])
         ax.set_xlabel("concurrent connections")

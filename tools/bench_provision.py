@@ -1,0 +1,286 @@
+#!/usr/bin/env python3
+"""make bench-provision: how long users wait on the playbook, this tree against an older release.
+
+Both trees drive the same running lab (docker provider): the older one from a git worktree whose
+.lab is this tree's (same SSH key, image archives and CA). Rounds alternate old and new; each
+playbook run is timed right after `ansible all -m ping` on the same lab, and the figure that
+travels across days is their ratio. Every timed run must end with changed=0 on every host.
+
+  warm     the running 2-host lab: playbook / ping, median of the rounds
+  hosts    warm playbook with 1 and with 4 app hosts (machines added and removed here)
+  cold     `scripts/lab up` from no machines (images present), old and new alternated
+
+Writes bench/results/provision.md, provision.json and provision.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import readme_figures
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench/results"
+
+
+def run(tree: Path, *args: str, app_hosts: int = 2, timeout: float = 1800) -> tuple[float, str]:
+    """Wall seconds and stdout of a command run in tree, with that tree's ansible.cfg."""
+    env = {
+        **os.environ,
+        "PATH": f"{ROOT / '.venv/bin'}:{os.environ['PATH']}",
+        "ANSIBLE_CONFIG": str(tree / "ansible.cfg"),
+        "LAB_APP_HOSTS": str(app_hosts),
+    }
+    start = time.monotonic()
+    result = subprocess.run(
+        args, cwd=tree, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    seconds = time.monotonic() - start
+    if result.returncode != 0:
+        tail = result.stdout[-3000:] + result.stderr[-2000:]
+        sys.exit(f"{' '.join(args)} in {tree} failed:\n{tail}")
+    return seconds, result.stdout
+
+
+def playbook(tree: Path, app_hosts: int, warm: bool = True) -> float:
+    seconds, out = run(tree, "ansible-playbook", "playbook.yml", app_hosts=app_hosts)
+    recap = out.rsplit("PLAY RECAP", 1)[1]
+    changed = {host: int(n) for host, n in re.findall(r"^(\S+)\s+:.*changed=(\d+)", recap, re.M)}
+    if len(changed) != app_hosts + 1 or (warm and any(changed.values())):
+        sys.exit(f"{tree.name}: expected changed=0 on {app_hosts + 1} hosts, got {changed}")
+    return seconds
+
+
+def ping(tree: Path, app_hosts: int) -> float:
+    return run(tree, "ansible", "all", "-m", "ansible.builtin.ping", app_hosts=app_hosts)[0]
+
+
+def git(*args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def worktree(ref: str) -> Path:
+    path = ROOT / ".lab/bench" / f"old-{git('rev-parse', '--short', ref)}"
+    if not path.exists():
+        subprocess.run(["git", "worktree", "add", "--detach", str(path), ref], cwd=ROOT, check=True)
+    lab = path / ".lab"
+    if not lab.is_symlink():
+        lab.symlink_to(ROOT / ".lab")
+    return path
+
+
+def warm_rounds(trees: dict[str, Path], rounds: int, app_hosts: int) -> dict:
+    for tree in trees.values():  # both warm on this lab before any timing
+        playbook(tree, app_hosts, warm=False)
+        playbook(tree, app_hosts)
+    raw: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
+    for index in range(rounds):
+        order = list(trees) if index % 2 == 0 else list(reversed(trees))
+        for name in order:
+            ping_s = ping(trees[name], app_hosts)
+            play_s = playbook(trees[name], app_hosts)
+            raw[name].append({"ping_s": round(ping_s, 2), "playbook_s": round(play_s, 2)})
+            print(
+                f"  {app_hosts} app hosts, round {index + 1}, {name}: "
+                f"playbook {play_s:.1f} s, ping {ping_s:.2f} s",
+                flush=True,
+            )
+    return {
+        name: {
+            "rounds": runs,
+            "playbook_s": round(statistics.median(r["playbook_s"] for r in runs), 2),
+            "ratio": round(statistics.median(r["playbook_s"] / r["ping_s"] for r in runs), 1),
+        }
+        for name, runs in raw.items()
+    }
+
+
+def set_app_hosts(tree: Path, app_hosts: int) -> None:
+    run(tree, "vagrant", "up", "--no-provision", "--provider=docker", app_hosts=app_hosts)
+
+
+def cold_rounds(trees: dict[str, Path], rounds: int) -> dict:
+    """Each tree's .vagrant knows only the machines it made: the last maker destroys them."""
+    raw: dict[str, list[float]] = {name: [] for name in trees}
+    last = trees["new"]
+    for index in range(rounds):
+        order = list(trees) if index % 2 == 0 else list(reversed(trees))
+        for name in order:
+            run(last, "scripts/lab", "destroy")
+            seconds, _ = run(trees[name], "scripts/lab", "up")
+            last = trees[name]
+            raw[name].append(round(seconds, 1))
+            print(f"  cold round {index + 1}, {name}: scripts/lab up {seconds:.1f} s", flush=True)
+    run(last, "scripts/lab", "destroy")
+    medians = {name: round(statistics.median(r), 1) for name, r in raw.items()}
+    return {name: {"rounds": r, "median_s": medians[name]} for name, r in raw.items()}
+
+
+def measured(part: dict) -> str:
+    run_ = part["run"]
+    return f"{run_['date']}, `{run_['command']}`, old `{run_['old']}`, new `{run_['new']}`."
+
+
+def write(results: dict) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "provision.json").write_text(json.dumps(results, indent=2) + "\n")
+    lines = [
+        "# Benchmark: how long the playbook takes, this tree against an older release",
+        "",
+        "Old and new drive the same lab (docker provider) on this 2-core machine, rounds",
+        "alternated, medians; each section names its run.",
+        "The ratio divides each playbook run by `ansible all -m ping` timed just before it on the",
+        "same lab, which keeps the figure comparable across days on a machine whose speed varies.",
+        "Plot: [provision.png](provision.png).",
+        "",
+    ]
+    if "warm" in results:
+        warm = results["warm"]
+        lines += [
+            "## warm",
+            "",
+            "`ansible-playbook playbook.yml` on the warm 2-host lab, changed=0 on every host;",
+            measured(warm),
+            "",
+            "| tree | playbook s | playbook / ping | rounds: playbook s / ping s |",
+            "|---|---:|---:|---|",
+        ]
+        for name in ("old", "new"):
+            rounds = ", ".join(f"{r['playbook_s']} / {r['ping_s']}" for r in warm[name]["rounds"])
+            row = warm[name]
+            lines.append(f"| {name} | {row['playbook_s']} | {row['ratio']} | {rounds} |")
+        ratio = warm["new"]["ratio"] / warm["old"]["ratio"]
+        lines += ["", f"new ratio / old ratio: **{ratio:.2f}**", ""]
+    if "hosts" in results:
+        hosts = results["hosts"]
+        lines += [
+            "## hosts",
+            "",
+            "Warm re-provision by the number of app hosts, changed=0 on every host;",
+            measured(hosts),
+            "",
+            "| tree | 1 app host s | 4 app hosts s | 4 / 1 | rounds (1 host; 4 hosts) |",
+            "|---|---:|---:|---:|---|",
+        ]
+        for name in ("old", "new"):
+            one, four = hosts["1"][name], hosts["4"][name]
+            rounds = "; ".join(
+                ", ".join(str(r["playbook_s"]) for r in h[name]["rounds"])
+                for h in (hosts["1"], hosts["4"])
+            )
+            lines.append(
+                f"| {name} | {one['playbook_s']} | {four['playbook_s']} | "
+                f"{four['playbook_s'] / one['playbook_s']:.2f} | {rounds} |"
+            )
+        lines.append("")
+    if "cold" in results:
+        cold = results["cold"]
+        lines += [
+            "## cold",
+            "",
+            "Cold `scripts/lab up` (what `make lab` runs), images present, from no machines;",
+            measured(cold),
+            "",
+            "| tree | median s | rounds s |",
+            "|---|---:|---|",
+        ]
+        for name in ("old", "new"):
+            rounds = ", ".join(map(str, cold[name]["rounds"]))
+            lines.append(f"| {name} | {cold[name]['median_s']} | {rounds} |")
+        speedup = cold["old"]["median_s"] / cold["new"]["median_s"]
+        lines += ["", f"old / new: new is **{speedup:.2f}x** as fast", ""]
+    (RESULTS / "provision.md").write_text("\n".join(lines))
+    plot(results)
+    print("\n".join(lines))
+    readme_figures.refresh("bench/results/provision.md")
+
+
+def plot(results: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [part for part in ("warm", "hosts", "cold") if part in results]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
+    for ax, part in zip(axes[0], panels, strict=True):
+        data = results[part]
+        if part == "warm":
+            bars = {name: data[name]["ratio"] for name in ("old", "new")}
+            ax.set_title("warm, 2 app hosts: playbook / ping")
+        elif part == "hosts":
+            bars = {
+                f"{name}, {count} host{'s' * (count > 1)}": data[str(count)][name]["playbook_s"]
+                for name in ("old", "new")
+                for count in (1, 4)
+            }
+            ax.set_title("warm playbook (s) by app hosts")
+        else:
+            bars = {name: data[name]["median_s"] for name in ("old", "new")}
+            ax.set_title("cold scripts/lab up (s)")
+        colours = ["#999" if label.startswith("old") else "#2a7" for label in bars]
+        ax.bar(list(bars), list(bars.values()), color=colours)
+        ax.grid(axis="y", alpha=0.3)
+    fig.suptitle(f"playbook wall time, old {results['old']} against new (2 cores)")
+    fig.tight_layout()
+    fig.savefig(RESULTS / "provision.png", dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--old", required=True, help="git ref of the older release")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--parts", default="warm,hosts,cold", help="any of warm,hosts,cold")
+    parser.add_argument(
+        "--rewrite", action="store_true", help="only write the table and plot from provision.json"
+    )
+    args = parser.parse_args()
+    parts = set(args.parts.split(","))
+    if not parts <= {"warm", "hosts", "cold"}:
+        sys.exit("--parts: any of warm,hosts,cold")
+    if args.rewrite:
+        write(json.loads((RESULTS / "provision.json").read_text()))
+        return
+    trees = {"old": worktree(args.old), "new": ROOT}
+    old = trees["old"].name.removeprefix("old-")
+    dirty = " + uncommitted changes" if git("status", "--porcelain") else ""
+    stamp = {
+        "date": time.strftime("%Y-%m-%d"),
+        "command": " ".join(["make bench-provision  # tools/bench_provision.py", *sys.argv[1:]]),
+        "old": old,
+        "new": git("rev-parse", "--short", "HEAD") + dirty,
+    }
+    # Parts not measured this time keep their last figures (each names its run).
+    saved = RESULTS / "provision.json"
+    results = json.loads(saved.read_text()) if saved.exists() else {}
+    if results.get("old") != old:
+        results = {"old": old}
+    if "warm" in parts:
+        results["warm"] = {**warm_rounds(trees, args.rounds, app_hosts=2), "run": stamp}
+    if "hosts" in parts:
+        results["hosts"] = {"run": stamp}
+        for count in (4, 1):
+            set_app_hosts(ROOT, count)
+            results["hosts"][str(count)] = warm_rounds(trees, args.rounds, app_hosts=count)
+        playbook(ROOT, 2, warm=False)
+        run(ROOT, "vagrant", "destroy", "--force", "app3", "app4", app_hosts=4)
+    if "cold" in parts:
+        results["cold"] = {**cold_rounds(trees, max(1, args.rounds - 1)), "run": stamp}
+        run(ROOT, "scripts/lab", "up")
+    write(results)
+
+
+if __name__ == "__main__":
+    main()
