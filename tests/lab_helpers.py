@@ -24,24 +24,40 @@ def vagrant(*args: str, app_hosts: int, timeout: float = 1200):
     return run("vagrant", *args, env=lab_env(app_hosts), timeout=timeout)
 
 
-def provision(*extra_vars: str, app_hosts: int, limit: str = "") -> dict[str, dict[str, int]]:
+def provision_log(*extra_vars: str, app_hosts: int, limit: str = "") -> str:
     """`ansible-playbook playbook.yml` on the lab, as users type it (ansible.cfg names
-    inventories/vagrant); the PLAY RECAP counters by host."""
+    inventories/vagrant); its output."""
     args = [arg for extra in extra_vars for arg in ("-e", extra)]
     if limit:
         args += ["--limit", limit]
-    result = run(
+    return run(
         "ansible-playbook",
         "playbook.yml",
         *args,
         env=lab_env(app_hosts),
         timeout=1200,
-    )
-    recap = result.stdout.rsplit("PLAY RECAP", 1)[1]
+    ).stdout
+
+
+def recap(log: str) -> dict[str, dict[str, int]]:
+    """The PLAY RECAP counters by host."""
+    counters_by_host = log.rsplit("PLAY RECAP", 1)[1]
     return {
         host: {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", counters)}
-        for host, counters in re.findall(r"^(\S+)\s+:\s+(.*)$", recap, re.MULTILINE)
+        for host, counters in re.findall(r"^(\S+)\s+:\s+(.*)$", counters_by_host, re.MULTILINE)
     }
+
+
+def provision(*extra_vars: str, app_hosts: int, limit: str = "") -> dict[str, dict[str, int]]:
+    """The playbook run on the lab (provision_log); its recap."""
+    return recap(provision_log(*extra_vars, app_hosts=app_hosts, limit=limit))
+
+
+def drained_hosts(log: str) -> list[str]:
+    """The app hosts a playbook run took out of rotation (or onto standby), in order."""
+    return re.findall(
+        r"^TASK \[Take this host out of rotation.*\n(?:.+\n)*?included: \S+ for (\S+) =>", log, re.M
+    )
 
 
 def balancer_answers(requests: int) -> Counter[str]:

@@ -7,7 +7,17 @@ import time
 
 import pytest
 from helpers import ROOT, docker, get_json, run
-from lab_helpers import BALANCER, Load, balancer_answers, lab_env, node, provision
+from lab_helpers import (
+    BALANCER,
+    Load,
+    balancer_answers,
+    drained_hosts,
+    lab_env,
+    node,
+    provision,
+    provision_log,
+    recap,
+)
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 UPSTREAM = "/etc/nginx/flask-lb-lab/upstream"
@@ -65,6 +75,26 @@ def test_ports_and_replica_counts_change_under_load(lab) -> None:
 def test_a_limited_run_keeps_every_host_in_rotation(lab, limit: str) -> None:
     assert changed_under_load(limit=limit) == 0
     assert_rotation(["app1", "app2"], 3, 8001)
+
+
+def test_only_the_host_that_changes_leaves_the_rotation(lab) -> None:
+    # A replica stopped cleanly stays stopped (the watchdog leaves it), so only app2 differs
+    # from the inventory: the run drains and mends app2 alone, app1 stays in rotation throughout.
+    node("app2", "docker", "stop", "app-2")
+    started = time.monotonic()
+    with Load(connections=8) as load:
+        log = provision_log(app_hosts=2)
+    print(f"\napp2-r2 stopped, then a run: {time.monotonic() - started:.0f} s, "
+          f"{load.results.total} requests, {load.results.failed} failed")  # fmt: skip
+    assert drained_hosts(log) == ["app2"]
+    assert all(c["failed"] == 0 for c in recap(log).values())
+    assert recap(log)["app2"]["changed"] > 0
+    assert load.results.failed == 0, load.results.statuses | load.results.errors
+    assert_rotation(["app1", "app2"], 3, 8001)
+    # And a run that changes nothing drains no host.
+    log = provision_log(app_hosts=2)
+    assert drained_hosts(log) == []
+    assert all(c["changed"] == 0 and c["failed"] == 0 for c in recap(log).values())
 
 
 def engine_started(host: str) -> str:
