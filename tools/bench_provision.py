@@ -255,7 +255,8 @@ def main() -> None:
         return
     trees = {"old": worktree(args.old), "new": ROOT}
     old = trees["old"].name.removeprefix("old-")
-    dirty = " + uncommitted changes" if git("status", "--porcelain") else ""
+    changes = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench/results")
+    dirty = " + uncommitted changes" if changes else ""
     stamp = {
         "date": time.strftime("%Y-%m-%d"),
         "command": " ".join(["make bench-provision  # tools/bench_provision.py", *sys.argv[1:]]),
