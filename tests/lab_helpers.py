@@ -6,6 +6,7 @@ import threading
 import time
 from collections import Counter
 
+from ansible_recap import recap
 from helpers import ROOT, get_json, run
 from loadtest import Results, report, run_load
 
@@ -37,15 +38,6 @@ def provision_log(*extra_vars: str, app_hosts: int, limit: str = "") -> str:
         env=lab_env(app_hosts),
         timeout=1200,
     ).stdout
-
-
-def recap(log: str) -> dict[str, dict[str, int]]:
-    """The PLAY RECAP counters by host."""
-    counters_by_host = log.rsplit("PLAY RECAP", 1)[1]
-    return {
-        host: {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", counters)}
-        for host, counters in re.findall(r"^(\S+)\s+:\s+(.*)$", counters_by_host, re.MULTILINE)
-    }
 
 
 def provision(*extra_vars: str, app_hosts: int, limit: str = "") -> dict[str, dict[str, int]]:

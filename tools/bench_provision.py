@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -26,6 +25,7 @@ import time
 from pathlib import Path
 
 import readme_figures
+from ansible_recap import recap
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench/results"
@@ -52,8 +52,7 @@ def run(tree: Path, *args: str, app_hosts: int = 2, timeout: float = 1800) -> tu
 
 def playbook(tree: Path, app_hosts: int, warm: bool = True) -> float:
     seconds, out = run(tree, "ansible-playbook", "playbook.yml", app_hosts=app_hosts)
-    recap = out.rsplit("PLAY RECAP", 1)[1]
-    changed = {host: int(n) for host, n in re.findall(r"^(\S+)\s+:.*changed=(\d+)", recap, re.M)}
+    changed = {host: counters["changed"] for host, counters in recap(out).items()}
     if len(changed) != app_hosts + 1 or (warm and any(changed.values())):
         sys.exit(f"{tree.name}: expected changed=0 on {app_hosts + 1} hosts, got {changed}")
     return seconds
