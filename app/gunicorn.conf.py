@@ -1,6 +1,7 @@
 """gunicorn settings, each overridable from the environment (the app role sets them)."""
 
 import os
+import shutil
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:5000")
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
@@ -19,6 +20,24 @@ graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "8"))
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 # No runtime control socket: the container is managed by Docker, and its home is read-only.
 control_socket_disable = True
+
+# Prometheus metrics: one file set per worker in this directory (wsgi.py adds them up).
+metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+
+
+def on_starting(server: object) -> None:
+    """Counters start at zero with the replica: no files left from an earlier run."""
+    if metrics_dir:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        os.makedirs(metrics_dir)
+
+
+def child_exit(server: object, worker: object) -> None:
+    """A worker that exits leaves its counters in the sum, not its live gauges."""
+    if metrics_dir:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
 
 
 def _one_write_per_whole_response() -> None:

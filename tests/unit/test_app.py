@@ -99,3 +99,40 @@ def test_a_whole_response_leaves_in_one_write() -> None:
     assert sock.sent[0].startswith(b"HTTP/1.1 200 OK\r\n")
     assert sock.sent[0].endswith(b"\r\n\r\nhello")
     assert b"Content-Length: 5\r\n" in sock.sent[0]
+
+
+def sample(client, name: str, **labels: str) -> float:
+    """One sample's value from the app's own /metrics, 0 when the series does not exist yet."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = client.get("/metrics").get_data(as_text=True)
+    for family in text_string_to_metric_families(text):
+        for found in family.samples:
+            if found.name == name and found.labels == labels:
+                return found.value
+    return 0.0
+
+
+def test_metrics_count_requests_by_route_status_host_and_replica(client) -> None:
+    whoami = {"host": "app7", "replica": "app7-r2"}
+    before = sample(client, "app_requests_total", path="/api/whoami", status="200", **whoami)
+    unmatched = sample(client, "app_requests_total", path="unmatched", status="404", **whoami)
+    for _ in range(3):
+        client.get("/api/whoami")
+    client.get("/made/up/path")
+    assert (
+        sample(client, "app_requests_total", path="/api/whoami", status="200", **whoami)
+        == before + 3
+    )
+    # Unknown paths share one series, and scrapes are not counted as requests.
+    assert (
+        sample(client, "app_requests_total", path="unmatched", status="404", **whoami)
+        == unmatched + 1
+    )
+    assert sample(client, "app_requests_total", path="/metrics", status="200", **whoami) == 0
+    assert (
+        sample(client, "app_request_duration_seconds_count", path="/api/whoami", **whoami)
+        >= before + 3
+    )
+    assert sample(client, "app_info", version="9.9.9", **whoami) == 1
+    assert client.get("/metrics").mimetype == "text/plain"
