@@ -172,6 +172,13 @@ def test_stub_status_refused_from_another_node() -> None:
     assert status == "403"
 
 
+def test_replica_metrics_are_not_served_through_the_balancer(host) -> None:
+    # The stand-in replicas answer every path with 200; the balancer must not pass this one on.
+    status = "curl -s -o /dev/null -w '%{{http_code}}' {}"
+    assert host.check_output(status.format(f"{BALANCER}/metrics")) == "404"
+    assert host.check_output(status.format(f"{BALANCER}/metricsx")) == "200"
+
+
 def test_a_dead_server_is_skipped_without_errors(host) -> None:
     backend = testinfra.get_host(
         "ansible://molecule-backend", ansible_inventory=os.environ["MOLECULE_INVENTORY_FILE"]
