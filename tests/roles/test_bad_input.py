@@ -49,6 +49,16 @@ BAD_INPUTS = [
         },
         "refused: 10.0.0.1; id",
     ),
+    (
+        "firewall",
+        {"firewall_restricted_tcp_ports": [9100]},
+        "needs firewall_restricted_sources",
+    ),
+    ("monitoring", {"monitoring_port": 9100}, "must be three different ports"),
+    ("monitoring", {"monitoring_node_exporter_port": 0}, "within 1-65535"),
+    ("monitoring", {"monitoring_scrape_interval": "5 sec"}, "must be Prometheus durations"),
+    ("monitoring", {"monitoring_retention": "forever"}, "must be Prometheus durations"),
+    ("monitoring", {"monitoring_nginx_status_url": "127.0.0.1/x"}, "must be an http://"),
     ("nginx", {"nginx_balancing_method": "fastest"}, "nginx_balancing_method"),
     ("nginx", {"nginx_listen_port": 70000}, "nginx_listen_port must be within 1-65535"),
     ("nginx", {}, "the upstream needs servers"),  # no app hosts at all

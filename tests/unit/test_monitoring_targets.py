@@ -1,0 +1,69 @@
+"""What Prometheus scrapes, from inventory alone (filter_plugins/lab_monitoring.py)."""
+
+import yaml
+from helpers import ROOT
+from lab_monitoring import (
+    monitoring_exporters,
+    monitoring_scrape_jobs,
+    monitoring_server_ports,
+    monitoring_sources,
+)
+from lab_replicas import app_upstream
+
+DEFAULTS = yaml.safe_load((ROOT / "roles/monitoring/defaults/main.yml").read_text())
+GROUPS = {"balancer": ["lb"], "app": ["web1", "web2"], "monitoring": ["lb"]}
+HOSTVARS = {
+    "lb": {"ansible_host": "10.0.0.10"},
+    "web1": {"ansible_host": "10.0.0.11"},
+    "web2": {"ansible_host": "10.0.0.12", "monitoring_node_exporter_port": 9200},
+}
+
+
+def jobs() -> dict[str, list[dict]]:
+    return {job["job"]: job["targets"] for job in monitoring_scrape_jobs(GROUPS, HOSTVARS)}
+
+
+def test_every_replica_is_a_target_named_like_the_upstream() -> None:
+    upstream = app_upstream(GROUPS["app"], HOSTVARS)
+    assert jobs()["app"] == [
+        {
+            "target": f"{replica['address']}:{replica['port']}",
+            "labels": {"host": replica["host"], "replica": replica["replica"]},
+        }
+        for replica in upstream
+    ]
+    assert len(upstream) == 6
+
+
+def test_node_exporters_everywhere_nginx_exporters_on_balancers_with_each_hosts_port() -> None:
+    node = DEFAULTS["monitoring_node_exporter_port"]
+    nginx = DEFAULTS["monitoring_nginx_exporter_port"]
+    assert [t["target"] for t in jobs()["node"]] == [
+        f"10.0.0.10:{node}",
+        f"10.0.0.11:{node}",
+        "10.0.0.12:9200",
+    ]
+    assert jobs()["nginx"] == [{"target": f"10.0.0.10:{nginx}", "labels": {"host": "lb"}}]
+    assert monitoring_exporters("web2", HOSTVARS, GROUPS) == [{"job": "node", "port": 9200}]
+
+
+def test_prometheus_port_and_sources_only_for_the_monitoring_hosts() -> None:
+    assert monitoring_server_ports("lb", HOSTVARS, GROUPS) == [DEFAULTS["monitoring_port"]]
+    assert monitoring_server_ports("web1", HOSTVARS, GROUPS) == []
+    assert monitoring_sources(GROUPS, HOSTVARS) == ["10.0.0.10"]
+
+
+def test_no_monitoring_group_means_no_exporters() -> None:
+    groups = {"balancer": ["lb"], "app": ["web1"]}
+    assert monitoring_exporters("lb", HOSTVARS, groups) == []
+    assert monitoring_sources(groups, HOSTVARS) == []
+    assert [job["job"] for job in monitoring_scrape_jobs(groups, HOSTVARS)] == ["app"]
+
+
+def test_an_ipv6_address_is_bracketed() -> None:
+    hostvars = {**HOSTVARS, "lb": {"ansible_host": "fd00::10"}}
+    assert jobs_of(hostvars)["nginx"][0]["target"].startswith("[fd00::10]:")
+
+
+def jobs_of(hostvars: dict) -> dict[str, list[dict]]:
+    return {job["job"]: job["targets"] for job in monitoring_scrape_jobs(GROUPS, hostvars)}
