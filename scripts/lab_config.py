@@ -45,7 +45,8 @@ def app_host_count(table: Mapping[str, Any], env: Mapping[str, str]) -> int:
 
 
 def config(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
-    """Every machine (name, group, ip, forwarded ports), the VM sizes and libvirt domain type."""
+    """Every machine (name, group, every group it is in, ip, forwarded ports), the VM sizes and
+    libvirt domain type."""
     table = yaml.safe_load(TABLE.read_text())
     subnet = env.get("LAB_SUBNET") or table["subnet"]
     if not re.fullmatch(
@@ -57,6 +58,7 @@ def config(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
         {
             "name": balancer["name"],
             "group": "balancer",
+            "groups": ["balancer", *balancer.get("also_in", [])],
             "ip": f"{subnet}.{balancer['address']}",
             "forwarded_ports": balancer["forwarded_ports"],
         }
@@ -66,6 +68,7 @@ def config(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
             {
                 "name": f"{app['name']}{n}",
                 "group": "app",
+                "groups": ["app", *app.get("also_in", [])],
                 "ip": f"{subnet}.{app['first_address'] + n - 1}",
                 "forwarded_ports": [],
             }

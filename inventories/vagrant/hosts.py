@@ -12,9 +12,10 @@ from lab_config import LabConfigError, config
 
 def inventory() -> dict:
     machines = config()["machines"]
-    groups = {
-        group: [m["name"] for m in machines if m["group"] == group] for group in ("balancer", "app")
-    }
+    groups: dict[str, list[str]] = {}
+    for machine in machines:
+        for group in machine["groups"]:
+            groups.setdefault(group, []).append(machine["name"])
     return {
         **{group: {"hosts": hosts} for group, hosts in groups.items()},
         "_meta": {"hostvars": {m["name"]: {"ansible_host": m["ip"]} for m in machines}},

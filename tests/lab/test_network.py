@@ -1,4 +1,5 @@
-"""A closed lab network: replica ports answer the balancer alone; it takes SSH, 7151, 7443."""
+"""A closed lab network: replica and exporter ports answer the balancer alone (the lab's
+monitoring host); it takes SSH, 7151, 7443 and Prometheus's 9090."""
 
 import json
 import socket
@@ -51,6 +52,15 @@ def test_balancer_takes_only_ssh_7151_and_7443(lab) -> None:
         node("balancer", "systemctl", "stop", "lab-test-http", check=False)
 
 
+# The node exporter of app1 and the balancer's nginx exporter.
+@pytest.mark.parametrize("exporter", [("192.168.56.11", 9100), ("192.168.56.10", 9113)])
+def test_exporter_ports_answer_the_monitoring_host_alone(lab, exporter: tuple[str, int]) -> None:
+    url = "http://{}:{}/metrics".format(*exporter)
+    assert curl_from("balancer", url)  # Prometheus runs there
+    assert not curl_from("app2", url)
+    assert not reachable(exporter)
+
+
 def test_replica_ports_are_published_on_the_lab_address_alone(lab) -> None:
     # app_bind_address defaults to app_advertise_address, which is local to the host here.
     bindings = node(
@@ -63,7 +73,11 @@ def test_the_balancer_has_the_same_policy_for_ipv6(lab) -> None:
     v4 = node("balancer", "iptables", "-S", "LAB-INPUT").stdout
     v6 = node("balancer", "ip6tables", "-S", "LAB-INPUT").stdout
     assert "--dport 7443 -j RETURN" in v6 and v6.endswith("-A LAB-INPUT -j DROP\n")
-    assert v6 == v4.replace("-p icmp", "-p ipv6-icmp")
+    # The exporters' one allowed source is the balancer's IPv4 address, so v6 lets none through.
+    v4_without_sources = [line for line in v4.splitlines() if " -s " not in line]
+    assert v6.splitlines() == [
+        line.replace("-p icmp", "-p ipv6-icmp") for line in v4_without_sources
+    ]
     assert "-A INPUT -j LAB-INPUT" in node("balancer", "ip6tables", "-S", "INPUT").stdout
 
 

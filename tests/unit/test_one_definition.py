@@ -65,11 +65,11 @@ def test_a_bad_app_host_count_gets_one_line_from_every_reader(raw: str) -> None:
 
 def test_the_table_gives_every_reader_the_same_machines() -> None:
     machines = config({"LAB_APP_HOSTS": "3"})["machines"]
-    assert [(m["name"], m["group"], m["ip"]) for m in machines] == [
-        ("balancer", "balancer", "192.168.56.10"),
-        ("app1", "app", "192.168.56.11"),
-        ("app2", "app", "192.168.56.12"),
-        ("app3", "app", "192.168.56.13"),
+    assert [(m["name"], m["groups"], m["ip"]) for m in machines] == [
+        ("balancer", ["balancer", "monitoring"], "192.168.56.10"),
+        ("app1", ["app"], "192.168.56.11"),
+        ("app2", ["app"], "192.168.56.12"),
+        ("app3", ["app"], "192.168.56.13"),
     ]
 
 
