@@ -9,11 +9,11 @@ export APP_VERSION ?= 1.0.0
 # The release before the speed work (issue 15), which make bench-provision compares with.
 export BENCH_OLD ?= 8c0348c
 # What users pass reaches commands as environment, never as shell text (scripts/with-args).
-export ANSIBLE_ARGS LOAD_ARGS BENCH_ARGS
+export ANSIBLE_ARGS LOAD_ARGS BENCH_ARGS SCREENSHOT_ARGS
 
 PYTEST := pytest -v --durations=15
 
-.PHONY: help bootstrap images box lint test test-unit test-vm molecule lab provision deploy load bench bench-provision destroy
+.PHONY: help bootstrap images box lint test test-unit test-vm molecule lab provision deploy load bench bench-provision screenshot destroy
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -38,6 +38,10 @@ bench: images ## The lab against the seed stack with wrk; writes bench/results/ 
 
 bench-provision: images ## Playbook wall times, this tree against BENCH_OLD; writes bench/results/provision.md
 	scripts/with-args BENCH_ARGS python tools/bench_provision.py --old "$$BENCH_OLD"
+
+screenshot: images ## Prometheus's graph of a rolling deploy under load, to docs/ (needs make lab)
+	@. scripts/lib.sh && ensure_packages chromium
+	scripts/with-args SCREENSHOT_ARGS python tools/metrics_screenshot.py
 
 destroy: ## Remove every machine, network and volume of the lab
 	@scripts/lab destroy
