@@ -8,6 +8,7 @@ run limited to some hosts computes the same answer.
     {{ 'app1' | monitoring_exporters(hostvars, groups) }}     the exporters app1 runs
     {{ 'balancer' | monitoring_server_ports(hostvars, groups) }}  [Prometheus's port] or []
     {{ groups | monitoring_sources(hostvars) }}               the monitoring hosts' addresses
+    {{ groups['balancer'] | host_addresses(hostvars) }}       each ansible_host, else the name
 
 A host's ports are its inventory variables; where it sets none, the monitoring role's
 defaults/main.yml, read here so that the two cannot disagree.
@@ -16,7 +17,7 @@ defaults/main.yml, read here so that the two cannot disagree.
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,16 @@ def address(host: str, hostvars: Mapping) -> str:
     return str(hostvars[host].get("ansible_host", host))
 
 
+def host_addresses(hosts: Iterable[str], hostvars: Mapping) -> list[str]:
+    """Where each of HOSTS is reached: its ansible_host, else its inventory name."""
+    return [address(host, hostvars) for host in hosts]
+
+
+def setting(host: str, hostvars: Mapping, name: str) -> int:
+    """A port of HOST: its inventory variable, else the role's default."""
+    return int(hostvars[host].get(name, monitoring_defaults()[name]))
+
+
 def target(address: str, port: int) -> str:
     """address:port, an IPv6 address in brackets."""
     return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
@@ -53,23 +64,19 @@ def monitoring_exporters(host: str, hostvars: Mapping, groups: Mapping) -> list[
     if not groups.get("monitoring"):
         return []
     jobs = ["node"] + (["nginx"] if host in groups.get("balancer", []) else [])
-    defaults = monitoring_defaults()
-    return [
-        {"job": job, "port": int(hostvars[host].get(PORTS[job], defaults[PORTS[job]]))}
-        for job in jobs
-    ]
+    return [{"job": job, "port": setting(host, hostvars, PORTS[job])} for job in jobs]
 
 
 def monitoring_server_ports(host: str, hostvars: Mapping, groups: Mapping) -> list[int]:
     """[Prometheus's port] on a host of group monitoring, [] elsewhere."""
     if host not in groups.get("monitoring", []):
         return []
-    return [int(hostvars[host].get("monitoring_port", monitoring_defaults()["monitoring_port"]))]
+    return [setting(host, hostvars, "monitoring_port")]
 
 
 def monitoring_sources(groups: Mapping, hostvars: Mapping) -> list[str]:
     """The addresses the monitoring hosts scrape from: the only ones let through to exporters."""
-    return [address(host, hostvars) for host in groups.get("monitoring", [])]
+    return host_addresses(groups.get("monitoring", []), hostvars)
 
 
 def monitoring_scrape_jobs(groups: Mapping, hostvars: Mapping) -> list[dict[str, Any]]:
@@ -96,6 +103,7 @@ def monitoring_scrape_jobs(groups: Mapping, hostvars: Mapping) -> list[dict[str,
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
+            "host_addresses": host_addresses,
             "monitoring_exporters": monitoring_exporters,
             "monitoring_scrape_jobs": monitoring_scrape_jobs,
             "monitoring_server_ports": monitoring_server_ports,

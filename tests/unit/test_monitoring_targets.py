@@ -3,6 +3,7 @@
 import yaml
 from helpers import ROOT
 from lab_monitoring import (
+    host_addresses,
     monitoring_exporters,
     monitoring_scrape_jobs,
     monitoring_server_ports,
@@ -51,6 +52,9 @@ def test_prometheus_port_and_sources_only_for_the_monitoring_hosts() -> None:
     assert monitoring_server_ports("lb", HOSTVARS, GROUPS) == [DEFAULTS["monitoring_port"]]
     assert monitoring_server_ports("web1", HOSTVARS, GROUPS) == []
     assert monitoring_sources(GROUPS, HOSTVARS) == ["10.0.0.10"]
+    # A host with no ansible_host is reached by its inventory name.
+    hostvars = {**HOSTVARS, "nameonly": {}}
+    assert host_addresses(["lb", "nameonly"], hostvars) == ["10.0.0.10", "nameonly"]
 
 
 def test_no_monitoring_group_means_no_exporters() -> None:
