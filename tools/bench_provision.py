@@ -27,6 +27,8 @@ from pathlib import Path
 import readme_figures
 from ansible_recap import recap
 
+from bench import busy_cpu_seconds
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench/results"
 
@@ -87,11 +89,19 @@ def warm_rounds(trees: dict[str, Path], rounds: int, app_hosts: int) -> dict:
         order = list(trees) if index % 2 == 0 else list(reversed(trees))
         for name in order:
             ping_s = ping(trees[name], app_hosts)
+            busy = busy_cpu_seconds()
             play_s = playbook(trees[name], app_hosts)
-            raw[name].append({"ping_s": round(ping_s, 2), "playbook_s": round(play_s, 2)})
+            cpu_s = busy_cpu_seconds() - busy
+            raw[name].append(
+                {
+                    "ping_s": round(ping_s, 2),
+                    "playbook_s": round(play_s, 2),
+                    "cpu_s": round(cpu_s, 1),
+                }
+            )
             print(
                 f"  {app_hosts} app hosts, round {index + 1}, {name}: "
-                f"playbook {play_s:.1f} s, ping {ping_s:.2f} s",
+                f"playbook {play_s:.1f} s ({cpu_s:.1f} CPU s), ping {ping_s:.2f} s",
                 flush=True,
             )
     return {
@@ -99,6 +109,7 @@ def warm_rounds(trees: dict[str, Path], rounds: int, app_hosts: int) -> dict:
             "rounds": runs,
             "playbook_s": round(statistics.median(r["playbook_s"] for r in runs), 2),
             "ratio": round(statistics.median(r["playbook_s"] / r["ping_s"] for r in runs), 1),
+            "cpu_s": round(statistics.median(r["cpu_s"] for r in runs), 1),
         }
         for name, runs in raw.items()
     }
@@ -151,15 +162,26 @@ def write(results: dict) -> None:
             "`ansible-playbook playbook.yml` on the warm 2-host lab, changed=0 on every host;",
             measured(warm),
             "",
-            "| tree | playbook s | playbook / ping | rounds: playbook s / ping s |",
-            "|---|---:|---:|---|",
+            "Machine CPU s: the busy time of all cores (/proc/stat) over the playbook run.",
+            "",
+            "| tree | playbook s | playbook / ping | machine CPU s "
+            "| rounds: playbook s / ping s / CPU s |",
+            "|---|---:|---:|---:|---|",
         ]
         for name in ("old", "new"):
-            rounds = ", ".join(f"{r['playbook_s']} / {r['ping_s']}" for r in warm[name]["rounds"])
             row = warm[name]
-            lines.append(f"| {name} | {row['playbook_s']} | {row['ratio']} | {rounds} |")
+            rounds = ", ".join(
+                f"{r['playbook_s']} / {r['ping_s']} / {r.get('cpu_s', '-')}" for r in row["rounds"]
+            )
+            cpu = row.get("cpu_s", "-")
+            lines.append(f"| {name} | {row['playbook_s']} | {row['ratio']} | {cpu} | {rounds} |")
         ratio = warm["new"]["ratio"] / warm["old"]["ratio"]
-        lines += ["", f"new ratio / old ratio: **{ratio:.2f}**", ""]
+        lines += ["", f"new ratio / old ratio: **{ratio:.2f}**"]
+        if "cpu_s" in warm["old"] and "cpu_s" in warm["new"]:
+            lines.append(
+                f"new CPU / old CPU: **{warm['new']['cpu_s'] / warm['old']['cpu_s']:.2f}**"
+            )
+        lines.append("")
     if "hosts" in results:
         hosts = results["hosts"]
         lines += [
