@@ -9,6 +9,7 @@ travels across days is their ratio. Every timed run must end with changed=0 on e
   warm     the running 2-host lab: playbook / ping, median of the rounds
   hosts    warm playbook with 1 and with 4 app hosts (machines added and removed here)
   cold     `scripts/lab up` from no machines (images present), old and new alternated
+  molecule `molecule test -s <scenario>` for each scenario, old and new alternated (no lab needed)
 
 Writes bench/results/provision.md, provision.json and provision.png.
 """
@@ -142,6 +143,39 @@ def cold_rounds(trees: dict[str, Path], rounds: int) -> dict:
     return {name: {"rounds": r, "median_s": medians[name]} for name, r in raw.items()}
 
 
+def molecule_rounds(trees: dict[str, Path], rounds: int) -> dict:
+    """Wall and machine CPU seconds of each scenario's whole `molecule test`, the scenarios of
+    the new tree (the old one must have them too)."""
+    scenarios = sorted(p.parent.name for p in (ROOT / "molecule").glob("*/molecule.yml"))
+    raw: dict[str, dict[str, list[dict[str, float]]]] = {
+        s: {name: [] for name in trees} for s in scenarios
+    }
+    for index in range(rounds):
+        for number, scenario in enumerate(scenarios):
+            order = list(trees) if (index + number) % 2 else list(reversed(trees))
+            for name in order:
+                busy = busy_cpu_seconds()
+                seconds, _ = run(trees[name], "molecule", "test", "-s", scenario, timeout=3600)
+                cpu_s = busy_cpu_seconds() - busy
+                raw[scenario][name].append({"s": round(seconds, 1), "cpu_s": round(cpu_s, 1)})
+                print(
+                    f"  molecule {scenario}, round {index + 1}, {name}: {seconds:.1f} s "
+                    f"({cpu_s:.1f} CPU s)",
+                    flush=True,
+                )
+    return {
+        scenario: {
+            name: {
+                "rounds": runs,
+                "median_s": round(statistics.median(r["s"] for r in runs), 1),
+                "cpu_s": round(statistics.median(r["cpu_s"] for r in runs), 1),
+            }
+            for name, runs in by_tree.items()
+        }
+        for scenario, by_tree in raw.items()
+    }
+
+
 def measured(part: dict) -> str:
     run_ = part["run"]
     return f"{run_['date']}, `{run_['command']}`, old `{run_['old']}`, new `{run_['new']}`."
@@ -228,6 +262,35 @@ def write(results: dict) -> None:
             lines.append(f"| {name} | {cold[name]['median_s']} | {rounds} |")
         speedup = cold["old"]["median_s"] / cold["new"]["median_s"]
         lines += ["", f"old / new: new is **{speedup:.2f}x** as fast", ""]
+    if "molecule" in results:
+        mol = results["molecule"]
+        scenarios = [s for s in mol if s != "run"]
+        lines += [
+            "## molecule",
+            "",
+            "`molecule test -s <scenario>`, the whole sequence (destroy, create, converge,",
+            "idempotence, verify, destroy), old and new alternated;",
+            measured(mol),
+            "",
+            "| scenario | old s | new s | new / old | old CPU s | new CPU s "
+            "| rounds s (old; new) |",
+            "|---|---:|---:|---:|---:|---:|---|",
+        ]
+        for scenario in scenarios:
+            old, new = mol[scenario]["old"], mol[scenario]["new"]
+            rounds = "; ".join(", ".join(str(r["s"]) for r in row["rounds"]) for row in (old, new))
+            lines.append(
+                f"| {scenario} | {old['median_s']} | {new['median_s']} | "
+                f"{new['median_s'] / old['median_s']:.2f} | {old['cpu_s']} | {new['cpu_s']} | "
+                f"{rounds} |"
+            )
+        total = {name: sum(mol[s][name]["median_s"] for s in scenarios) for name in ("old", "new")}
+        lines += [
+            "",
+            f"all scenarios: old {total['old']:.0f} s, new {total['new']:.0f} s, "
+            f"new / old **{total['new'] / total['old']:.2f}**",
+            "",
+        ]
     (RESULTS / "provision.md").write_text("\n".join(lines))
     plot(results)
     print("\n".join(lines))
@@ -240,7 +303,7 @@ def plot(results: dict) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = [part for part in ("warm", "hosts", "cold") if part in results]
+    panels = [part for part in ("warm", "hosts", "cold", "molecule") if part in results]
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
     for ax, part in zip(axes[0], panels, strict=True):
         data = results[part]
@@ -254,9 +317,15 @@ def plot(results: dict) -> None:
                 for count in (1, 4)
             }
             ax.set_title("warm playbook (s) by app hosts")
-        else:
+        elif part == "cold":
             bars = {name: data[name]["median_s"] for name in ("old", "new")}
             ax.set_title("cold scripts/lab up (s)")
+        else:
+            scenarios = [s for s in data if s != "run"]
+            bars = {
+                name: sum(data[s][name]["median_s"] for s in scenarios) for name in ("old", "new")
+            }
+            ax.set_title("molecule test, all scenarios (s)")
         colours = ["#999" if label.startswith("old") else "#2a7" for label in bars]
         ax.bar(list(bars), list(bars.values()), color=colours)
         ax.grid(axis="y", alpha=0.3)
@@ -271,14 +340,16 @@ def main() -> None:
     )
     parser.add_argument("--old", required=True, help="git ref of the older release")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--parts", default="warm,hosts,cold", help="any of warm,hosts,cold")
+    parser.add_argument(
+        "--parts", default="warm,hosts,cold", help="any of warm,hosts,cold,molecule"
+    )
     parser.add_argument(
         "--rewrite", action="store_true", help="only write the table and plot from provision.json"
     )
     args = parser.parse_args()
     parts = set(args.parts.split(","))
-    if not parts <= {"warm", "hosts", "cold"}:
-        sys.exit("--parts: any of warm,hosts,cold")
+    if not parts <= {"warm", "hosts", "cold", "molecule"}:
+        sys.exit("--parts: any of warm,hosts,cold,molecule")
     if args.rewrite:
         write(json.loads((RESULTS / "provision.json").read_text()))
         return
@@ -309,6 +380,8 @@ def main() -> None:
     if "cold" in parts:
         results["cold"] = {**cold_rounds(trees, max(1, args.rounds - 1)), "run": stamp}
         run(ROOT, "scripts/lab", "up")
+    if "molecule" in parts:
+        results["molecule"] = {**molecule_rounds(trees, args.rounds), "run": stamp}
     write(results)
 
 
