@@ -176,6 +176,18 @@ def molecule_rounds(trees: dict[str, Path], rounds: int) -> dict:
     }
 
 
+def molecule_scenarios(part: dict) -> list[str]:
+    return [scenario for scenario in part if scenario != "run"]
+
+
+def molecule_totals(part: dict) -> dict[str, float]:
+    """All scenarios' median seconds added up, for each tree."""
+    return {
+        name: sum(part[s][name]["median_s"] for s in molecule_scenarios(part))
+        for name in ("old", "new")
+    }
+
+
 def measured(part: dict) -> str:
     run_ = part["run"]
     return f"{run_['date']}, `{run_['command']}`, old `{run_['old']}`, new `{run_['new']}`."
@@ -264,7 +276,7 @@ def write(results: dict) -> None:
         lines += ["", f"old / new: new is **{speedup:.2f}x** as fast", ""]
     if "molecule" in results:
         mol = results["molecule"]
-        scenarios = [s for s in mol if s != "run"]
+        scenarios = molecule_scenarios(mol)
         lines += [
             "## molecule",
             "",
@@ -284,7 +296,7 @@ def write(results: dict) -> None:
                 f"{new['median_s'] / old['median_s']:.2f} | {old['cpu_s']} | {new['cpu_s']} | "
                 f"{rounds} |"
             )
-        total = {name: sum(mol[s][name]["median_s"] for s in scenarios) for name in ("old", "new")}
+        total = molecule_totals(mol)
         lines += [
             "",
             f"all scenarios: old {total['old']:.0f} s, new {total['new']:.0f} s, "
@@ -321,10 +333,7 @@ def plot(results: dict) -> None:
             bars = {name: data[name]["median_s"] for name in ("old", "new")}
             ax.set_title("cold scripts/lab up (s)")
         else:
-            scenarios = [s for s in data if s != "run"]
-            bars = {
-                name: sum(data[s][name]["median_s"] for s in scenarios) for name in ("old", "new")
-            }
+            bars = molecule_totals(data)
             ax.set_title("molecule test, all scenarios (s)")
         colours = ["#999" if label.startswith("old") else "#2a7" for label in bars]
         ax.bar(list(bars), list(bars.values()), color=colours)
