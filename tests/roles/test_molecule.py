@@ -27,7 +27,7 @@ def molecule_test(scenario: str) -> tuple[int, str, float]:
         "--scenario-name",
         scenario,
         check=False,
-        timeout=1800,
+        timeout=1200,
         env={**os.environ, "NO_COLOR": "1", "PY_COLORS": "0", "ANSIBLE_FORCE_COLOR": "0"},
     )
     return result.returncode, result.stdout + result.stderr, time.monotonic() - started
