@@ -9,12 +9,14 @@ export APP_VERSION ?= 1.0.0
 # The release make bench-provision compares with: the last one whose playbook renders the same
 # files on the lab (an older one rewrites the firewall and nginx.conf each round, never changed=0).
 export BENCH_OLD ?= 50756d7
+# The release make bench-suite compares with: the last one before the speed work of issue 15.
+export BENCH_SUITE_OLD ?= 8c0348c
 # What users pass reaches commands as environment, never as shell text (scripts/with-args).
 export ANSIBLE_ARGS LOAD_ARGS BENCH_ARGS SCREENSHOT_ARGS
 
 PYTEST := pytest -v --durations=15
 
-.PHONY: help bootstrap images box lint test test-unit test-vm molecule lab provision deploy load bench bench-provision screenshot destroy
+.PHONY: help bootstrap images box lint test test-unit test-vm molecule lab provision deploy load bench bench-provision bench-suite screenshot destroy
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -39,6 +41,9 @@ bench: images ## The lab against the seed stack with wrk; writes bench/results/ 
 
 bench-provision: images ## Playbook wall times, this tree against BENCH_OLD; writes bench/results/provision.md
 	scripts/with-args BENCH_ARGS python tools/bench_provision.py --old "$$BENCH_OLD"
+
+bench-suite: bootstrap ## make test from clean clones, BENCH_SUITE_OLD then HEAD; writes bench/results/suite.md (80 min)
+	scripts/with-args BENCH_ARGS python tools/bench_suite.py --old "$$BENCH_SUITE_OLD"
 
 screenshot: images ## Prometheus's graph of a rolling deploy under load, to docs/ (needs make lab)
 	@. scripts/lib.sh && ensure_packages chromium
