@@ -37,9 +37,9 @@ DROPPED_ENV = ("VIRTUAL_ENV", "PYTHONPATH", "ANSIBLE_CONFIG", "MAKEFLAGS", "MFLA
 MOLECULE_LINE = re.compile(r"^molecule (\S+): (\d+) s wall", re.M)
 
 
-def git(*args: str, cwd: Path = ROOT) -> str:
+def git(*args: str) -> str:
     return subprocess.run(
-        ["git", *args], cwd=cwd, capture_output=True, text=True, check=True
+        ["git", *args], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.strip()
 
 
@@ -67,12 +67,15 @@ def suite_run(name: str, ref: str, index: int, target: str) -> dict:
     """One clean clone of ref and one `make <target>` in it, timed."""
     LOGS.mkdir(parents=True, exist_ok=True)
     stem = LOGS / f"suite-{name}-{index + 1}"
+    log_path, xml = stem.with_suffix(".log"), stem.with_suffix(".xml")
+    # A run that stops before pytest ends writes no XML; an older round's must not stand in.
+    xml.unlink(missing_ok=True)
     clone = Path(tempfile.mkdtemp(prefix="bench-suite-")) / "m"
-    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
-    subprocess.run(["git", "checkout", "-q", "--detach", ref], cwd=clone, check=True)
-    pytest = f"pytest -v --durations=15 --junitxml={stem}.xml"
+    git("clone", "-q", str(ROOT), str(clone))
+    git("-C", str(clone), "checkout", "-q", "--detach", ref)
+    pytest = f"pytest -v --durations=15 --junitxml={xml}"
     busy, start = busy_cpu_seconds(), time.monotonic()
-    with open(f"{stem}.log", "w") as log:
+    with open(log_path, "w") as log:
         result = subprocess.run(
             ["make", target, f"PYTEST={pytest}"],
             cwd=clone,
@@ -83,12 +86,12 @@ def suite_run(name: str, ref: str, index: int, target: str) -> dict:
         )
     seconds, cpu_s = time.monotonic() - start, busy_cpu_seconds() - busy
     shutil.rmtree(clone.parent, ignore_errors=True)
-    output = Path(f"{stem}.log").read_text()
-    tests = junit_times(Path(f"{stem}.xml")) if Path(f"{stem}.xml").exists() else {}
+    output = log_path.read_text()
+    tests = junit_times(xml) if xml.exists() else {}
     outcomes = [t["outcome"] for t in tests.values()]
     print(
         f"  round {index + 1}, {name} ({ref}): make {target} {seconds:.0f} s, rc "
-        f"{result.returncode}, {outcomes.count('passed')} of {len(tests)} passed (log: {stem}.log)",
+        f"{result.returncode}, {outcomes.count('passed')} of {len(tests)} passed (log: {log_path})",
         flush=True,
     )
     return {
