@@ -26,6 +26,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import readme_figures
+from bench_provision import measured
 
 from bench import busy_cpu_seconds
 
@@ -144,11 +145,9 @@ def by_file(tests: dict) -> dict[str, float]:
 def write(results: dict) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "suite.json").write_text(json.dumps(results, indent=2) + "\n")
-    run_ = results["run"]
     old, new = results["old"], results["new"]
     total = old_tests_total(results)
     gone = sorted(t for t in old["tests"] if t not in new["tests"])
-    measured = f"{run_['date']}, `{run_['command']}`, old `{run_['old']}`, new `{run_['new']}`."
     lines = [
         "# Benchmark: the test suite, an older release against this tree",
         "",
@@ -159,7 +158,7 @@ def write(results: dict) -> None:
         "## suite",
         "",
         "`make test` from a clean clone of each tree, back to back;",
-        measured,
+        measured(results),
         "",
         "Machine CPU s: the busy time of all cores (/proc/stat) over the run.",
         "",
@@ -187,7 +186,7 @@ def write(results: dict) -> None:
         "## suite-files",
         "",
         "The old tree's tests by file, in seconds (the new tree's own tests are not in them);",
-        measured,
+        measured(results),
         "",
         "| file | old s | new s | new / old |",
         "|---|---:|---:|---:|",
@@ -204,7 +203,7 @@ def write(results: dict) -> None:
         "",
         "Each scenario's `molecule test` wall time, as the suite prints it. The new tree runs two",
         "scenarios at a time, so each of its figures includes sharing the two cores;",
-        measured,
+        measured(results),
         "",
         "| scenario | old s | new s |",
         "|---|---:|---:|",
