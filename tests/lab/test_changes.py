@@ -2,6 +2,7 @@
 upstream follows the inventory whichever hosts a run touches (issue 12)."""
 
 import json
+import re
 import shutil
 import time
 
@@ -94,6 +95,28 @@ def test_only_the_host_that_changes_leaves_the_rotation(lab) -> None:
     # And a run that changes nothing drains no host.
     log = provision_log(app_hosts=2)
     assert drained_hosts(log) == []
+    assert all(c["changed"] == 0 and c["failed"] == 0 for c in recap(log).values())
+
+
+def replica_batches(log: str) -> int:
+    """How many batches the replica play ran in: one per app host when it takes one at a time."""
+    return len(re.findall(r"^PLAY \[Flask replicas", log, re.M))
+
+
+def test_where_no_replica_runs_every_app_host_starts_at_once(lab) -> None:
+    # No replica container on any app host: none serves, so none is drained and none waits.
+    for host in ADDRESSES:
+        node(host, "sh", "-c", "docker rm -f $(docker ps -aq --filter label=flask-lb-lab.role=app)")
+    assert running_replicas("app1") | running_replicas("app2") == set()
+    log = provision_log(app_hosts=2)
+    assert replica_batches(log) == 1
+    assert drained_hosts(log) == []
+    assert all(c["failed"] == 0 for c in recap(log).values())
+    assert all(recap(log)[host]["changed"] > 0 for host in ADDRESSES)
+    assert_rotation(["app1", "app2"], 3, 8001)
+    # With replicas running, the play takes one app host at a time again.
+    log = provision_log(app_hosts=2)
+    assert replica_batches(log) == len(ADDRESSES)
     assert all(c["changed"] == 0 and c["failed"] == 0 for c in recap(log).values())
 
 
