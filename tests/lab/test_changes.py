@@ -23,6 +23,12 @@ from lab_helpers import (
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 UPSTREAM = "/etc/nginx/flask-lb-lab/upstream"
 ADDRESSES = {"app1": "192.168.56.11", "app2": "192.168.56.12"}
+# An engine setting that differs from the inventory's: a larger log size.
+ENGINE_DEFAULTS = {
+    "log-driver": "json-file",
+    "log-opts": {"max-size": "20m", "max-file": "3"},
+    "live-restore": True,
+}
 
 
 def upstream_servers() -> set[str]:
@@ -120,15 +126,48 @@ def test_where_no_replica_runs_every_app_host_starts_at_once(lab) -> None:
     assert all(c["changed"] == 0 and c["failed"] == 0 for c in recap(log).values())
 
 
+def untouched_since(marker: str) -> dict[str, list[str]]:
+    """Per machine: its containers, nginx's workers (a reload replaces them), the engine's start,
+    and every file under /etc, /usr/local and the image cache written after the marker file."""
+    script = (
+        "docker ps -aq --no-trunc 2>/dev/null | sort;"
+        ' pgrep -P "$(cat /run/nginx.pid 2>/dev/null)" | sort;'
+        " systemctl show docker -p ActiveEnterTimestamp;"
+        f" find /etc /usr/local /var/cache/flask-lb-lab -newer {marker} -type f 2>/dev/null; true"
+    )
+    hosts = ["balancer", *ADDRESSES]
+    return {host: node(host, "sh", "-c", script).stdout.split("\n") for host in hosts}
+
+
+def test_check_mode_reports_a_change_and_changes_nothing(lab) -> None:
+    # --check --diff of a new version, a replica more and an engine setting: each is reported,
+    # none is made, and no host leaves the rotation (the load sees every request answered).
+    run("scripts/images", env={**lab_env(2), "APP_VERSION": "2.0.0"}, timeout=900)
+    marker = "/run/lab-check-mode-marker"
+    for host in ["balancer", *ADDRESSES]:
+        node(host, "touch", marker)
+    before = untouched_since(marker)
+    engine = json.dumps({"docker_daemon_defaults": ENGINE_DEFAULTS})
+    args = ["--check", "--diff", "-e", "app_version=2.0.0", "-e", "app_replicas=4", "-e", engine]
+    with Load(connections=8) as load:
+        log = run("ansible-playbook", "playbook.yml", *args, env=lab_env(2), timeout=1200).stdout
+    print(f"\n--check --diff: {load.results.total} requests, {load.results.failed} failed")
+    assert all(c["failed"] == 0 for c in recap(log).values())
+    assert all(recap(log)[host]["changed"] > 0 for host in ADDRESSES)
+    assert "item=app-4 on port 8004" in log and "item=004-app2.conf" in log
+    assert load.results.failed == 0, load.results.statuses | load.results.errors
+    assert untouched_since(marker) == before
+    assert {get_json(f"{BALANCER}/api/whoami")["version"] for _ in range(12)} == {"1.0.0"}
+    assert_rotation(["app1", "app2"], 3, 8001)
+
+
 def engine_started(host: str) -> str:
     return node(host, "systemctl", "show", "docker", "-p", "ActiveEnterTimestamp").stdout.strip()
 
 
 def test_an_engine_setting_restarts_one_drained_engine_at_a_time(lab) -> None:
     before = {host: engine_started(host) for host in ADDRESSES}
-    defaults = {"log-driver": "json-file", "log-opts": {"max-size": "20m", "max-file": "3"},
-                "live-restore": True}  # fmt: skip
-    assert changed_under_load(json.dumps({"docker_daemon_defaults": defaults})) > 0
+    assert changed_under_load(json.dumps({"docker_daemon_defaults": ENGINE_DEFAULTS})) > 0
     after = {host: engine_started(host) for host in ADDRESSES}
     assert all(after[host] != before[host] for host in ADDRESSES), (before, after)
     assert after["app1"] != after["app2"]  # one after the other
