@@ -25,12 +25,14 @@ def vagrant(*args: str, app_hosts: int, timeout: float = 1200):
     return run("vagrant", *args, env=lab_env(app_hosts), timeout=timeout)
 
 
-def provision_log(*extra_vars: str, app_hosts: int, limit: str = "") -> str:
+def provision_log(*extra_vars: str, app_hosts: int, limit: str = "", tags: str = "") -> str:
     """`ansible-playbook playbook.yml` on the lab, as users type it (ansible.cfg names
     inventories/vagrant); its output."""
     args = [arg for extra in extra_vars for arg in ("-e", extra)]
     if limit:
         args += ["--limit", limit]
+    if tags:
+        args += ["--tags", tags]
     return run(
         "ansible-playbook",
         "playbook.yml",
@@ -40,9 +42,11 @@ def provision_log(*extra_vars: str, app_hosts: int, limit: str = "") -> str:
     ).stdout
 
 
-def provision(*extra_vars: str, app_hosts: int, limit: str = "") -> dict[str, dict[str, int]]:
+def provision(
+    *extra_vars: str, app_hosts: int, limit: str = "", tags: str = ""
+) -> dict[str, dict[str, int]]:
     """The playbook run on the lab (provision_log); its recap."""
-    return recap(provision_log(*extra_vars, app_hosts=app_hosts, limit=limit))
+    return recap(provision_log(*extra_vars, app_hosts=app_hosts, limit=limit, tags=tags))
 
 
 def drained_hosts(log: str) -> list[str]:

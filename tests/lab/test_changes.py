@@ -59,12 +59,15 @@ def assert_rotation(hosts: list[str], replicas: int, port_base: int) -> None:
     assert set(balancer_answers(12 * len(names))) == names
 
 
-def changed_under_load(*extra_vars: str, app_hosts: int = 2, limit: str = "") -> int:
+def changed_under_load(
+    *extra_vars: str, app_hosts: int = 2, limit: str = "", tags: str = ""
+) -> int:
     started = time.monotonic()
     with Load(connections=8) as load:
-        recap = provision(*extra_vars, app_hosts=app_hosts, limit=limit)
+        recap = provision(*extra_vars, app_hosts=app_hosts, limit=limit, tags=tags)
     took = time.monotonic() - started
     what = " ".join(extra_vars) or (f"--limit {limit}" if limit else f"{app_hosts} app host(s)")
+    what += f" --tags {tags}" if tags else ""
     print(f"\n{what}: {took:.0f} s, {load.results.total} requests, {load.results.failed} failed")
     assert load.results.failed == 0, load.results.statuses | load.results.errors
     assert all(counters["failed"] == 0 for counters in recap.values())
@@ -81,6 +84,15 @@ def test_ports_and_replica_counts_change_under_load(lab) -> None:
 @pytest.mark.parametrize("limit", ["all:!app2", "balancer"])
 def test_a_limited_run_keeps_every_host_in_rotation(lab, limit: str) -> None:
     assert changed_under_load(limit=limit) == 0
+    assert_rotation(["app1", "app2"], 3, 8001)
+
+
+def test_a_run_by_tags_is_a_rolling_change_too(lab) -> None:
+    # --tags app: the replicas move to new ports, each host drained and back, its firewall opening
+    # the new ports; --tags app,firewall moves them back (no nginx tag needed by the balancer).
+    assert changed_under_load("app_port_base=9001", tags="app") > 0
+    assert_rotation(["app1", "app2"], 3, 9001)
+    assert changed_under_load(tags="app,firewall") > 0
     assert_rotation(["app1", "app2"], 3, 8001)
 
 
