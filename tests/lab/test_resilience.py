@@ -7,7 +7,15 @@ import time
 
 import pytest
 from helpers import get_json, http_get, run, wait_for
-from lab_helpers import BALANCER, Load, balancer_answers, drained_hosts, lab_env, node
+from lab_helpers import (
+    BALANCER,
+    Load,
+    balancer_answers,
+    drained_hosts,
+    lab_env,
+    node,
+    provision_log,
+)
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 REPLICAS = {f"app{h}-r{r}" for h in (1, 2) for r in (1, 2, 3)}
@@ -67,6 +75,8 @@ def test_stopped_app_host_leaves_the_rest_serving_and_rejoins(lab) -> None:
         run("docker", "stop", "flask-lb-lab-app2")
         time.sleep(5)
         during = balancer_answers(24)
+        # The run's summary names what answers, not what the inventory plans.
+        summary = provision_log(app_hosts=2, limit="balancer", tags="nginx")
         run("docker", "start", "flask-lb-lab-app2")
         started = time.monotonic()
         wait_for(
@@ -78,6 +88,10 @@ def test_stopped_app_host_leaves_the_rest_serving_and_rejoins(lab) -> None:
     print(f"\nwhile app2 was down: {dict(during)}; app2 back {back:.0f} s after docker start")
     print(f"failed while a whole host went down: {load.results.failed} of {load.results.total}")
     assert set(during) <= {"app1-r1", "app1-r2", "app1-r3"}
+    assert (
+        "3 of 6 replicas answer the balancer: app1-r1, app1-r2, app1-r3;"
+        " not answering: app2-r1, app2-r2, app2-r3" in " ".join(summary.split())  # lines folded
+    ), summary[-3000:]
     # Only what was in flight at that instant may fail: at most one per connection.
     assert load.results.failed <= 8
 
