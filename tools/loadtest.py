@@ -65,9 +65,12 @@ def run_load(
     stop: threading.Event | None = None,
     timeout: float = 10,
     results: Results | None = None,
+    rate: float = 0,
 ) -> Results:
     """Load url until requests are sent, duration passes or stop is set; a request with no
-    answer within timeout seconds fails. Counts go into results (a new one if None) as they come."""
+    answer within timeout seconds fails. Counts go into results (a new one if None) as they come.
+    rate: requests per second over all connections, evenly spaced; 0 sends each as soon as the
+    last one answered."""
     parts = urlsplit(url)
     require_loopback(parts.hostname or "")
     path = parts.path or "/api/whoami"
@@ -84,12 +87,22 @@ def run_load(
         reply = conn.getresponse()
         return reply.status, reply.getheader("Content-Type", ""), reply.read()
 
-    def worker() -> None:
+    interval = connections / rate if rate > 0 else 0.0
+    pause = stop.wait if stop else time.sleep
+
+    def worker(offset: float) -> None:
         conn, used = connect(), False
+        due = time.monotonic() + offset
         while time.monotonic() < deadline and not (stop and stop.is_set()):
             with lock:
                 if next(budget, None) is None:
                     break
+            if interval:
+                # Paced: a steady stream that sees any gap in service without taking the CPU
+                # the change under test needs; a late request does not make the next one early.
+                if pause(max(0.0, due - time.monotonic())):
+                    break  # stopped while waiting
+                due = max(due + interval, time.monotonic())
             started = time.perf_counter()
             try:
                 try:
@@ -122,7 +135,10 @@ def run_load(
         conn.close()
 
     started = time.monotonic()
-    threads = [threading.Thread(target=worker) for _ in range(connections)]
+    threads = [
+        threading.Thread(target=worker, args=(i * interval / connections,))
+        for i in range(connections)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -154,14 +170,20 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--duration", type=float, default=10.0, help="seconds, at most")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds a client waits")
+    parser.add_argument(
+        "--rate", type=float, default=0.0, help="requests per second in all, 0: as fast as answered"
+    )
     args = parser.parse_args()
     if not (1 <= args.connections <= 256 and 1 <= args.requests <= 1_000_000):
         sys.exit("--connections must be 1-256 and --requests 1-1000000")
     if not 0 < args.duration <= 300:
         sys.exit("--duration must be within 0-300 s")
+    if not 0 <= args.rate <= 100_000:
+        sys.exit("--rate must be within 0-100000 requests per second")
     results = run_load(
-        args.url, args.connections, args.requests, args.duration, timeout=args.timeout
-    )
+        args.url, args.connections, args.requests, args.duration, timeout=args.timeout,
+        rate=args.rate,
+    )  # fmt: skip
     print(report(results))
     sys.exit(1 if results.failed else 0)
 

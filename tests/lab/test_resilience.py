@@ -56,7 +56,7 @@ def test_replicas_killed_again_and_again_lose_no_request(lab) -> None:
     # 1 failure in 50,000 was seen before: over 150,000 requests, 0 failed has a 95 % chance of
     # catching that rate. A client gives up after 5 s, as a user would.
     kills, started = 0, time.monotonic()
-    with Load(connections=8, max_seconds=400, client_timeout=5) as load:
+    with Load(connections=8, max_seconds=400, client_timeout=5, rate=0) as load:
         while load.total() < 150_000 and time.monotonic() - started < 360:
             host, replica = ("app1", "app2")[kills % 2], kills // 2 % 3 + 1
             node(host, "docker", "kill", f"app-{replica}")

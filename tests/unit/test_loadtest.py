@@ -73,3 +73,10 @@ def test_idle_connection_closed_by_the_server_is_re_sent_not_failed(server: str)
     assert results.failed == 0
     assert results.statuses == {200: 20}
     assert results.retried >= 18  # every request after a connection's first
+
+
+def test_a_paced_load_spreads_its_requests_over_time(server: str) -> None:
+    # 20 requests at 40 per second over 4 connections: about half a second, never a burst.
+    results = run_load(f"{server}/api/whoami", connections=4, requests=20, duration=30, rate=40)
+    assert results.total == 20 and results.failed == 0
+    assert results.elapsed >= 0.4
