@@ -4,7 +4,7 @@
 Only loopback targets are accepted (the lab publishes its balancer on 127.0.0.1:7151). Stops after
 --requests requests or --duration seconds, whichever comes first.
 
-usage: loadtest.py [URL] [--connections 8] [--requests 2000] [--duration 10]
+usage: loadtest.py [URL] [--connections 8] [--requests 2000] [--duration 10] [--rate 0]
 """
 
 from __future__ import annotations
@@ -100,9 +100,10 @@ def run_load(
             if interval:
                 # Paced: a steady stream that sees any gap in service without taking the CPU
                 # the change under test needs; a late request does not make the next one early.
-                if pause(max(0.0, due - time.monotonic())):
-                    break  # stopped while waiting
-                due = max(due + interval, time.monotonic())
+                send_at = max(due, time.monotonic())
+                if send_at >= deadline or pause(max(0.0, send_at - time.monotonic())):
+                    break  # the time is up, or stopped while waiting
+                due = send_at + interval
             started = time.perf_counter()
             try:
                 try:

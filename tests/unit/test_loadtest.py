@@ -80,3 +80,10 @@ def test_a_paced_load_spreads_its_requests_over_time(server: str) -> None:
     results = run_load(f"{server}/api/whoami", connections=4, requests=20, duration=30, rate=40)
     assert results.total == 20 and results.failed == 0
     assert results.elapsed >= 0.4
+
+
+def test_a_paced_load_stops_at_its_duration(server: str) -> None:
+    # One request every 10 s per connection: the duration, not the pacing, ends the run.
+    results = run_load(f"{server}/api/whoami", connections=2, requests=100, duration=1, rate=0.2)
+    assert results.elapsed < 5
+    assert results.total == 1  # the first connection's first request; the second's is due later
