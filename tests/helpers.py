@@ -13,6 +13,7 @@ from typing import TypeVar
 
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
+FAILURE_LINES = ("fatal: ", "failed: ", "ERROR!", "[ERROR]")
 
 
 def run(
@@ -23,11 +24,29 @@ def run(
         args, capture_output=True, text=True, timeout=timeout, cwd=kwargs.pop("cwd", ROOT), **kwargs
     )
     if check and result.returncode != 0:
+        # An Ansible run's failures are often far from the end of its output.
+        failures = ansible_failures(result.stdout)
         raise AssertionError(
             f"{' '.join(args)} exited {result.returncode}\n"
-            f"--- stdout\n{result.stdout[-4000:]}\n--- stderr\n{result.stderr[-4000:]}"
+            + ("--- failures\n" + "\n".join(failures)[-4000:] + "\n" if failures else "")
+            + f"--- stdout\n{result.stdout[-4000:]}\n--- stderr\n{result.stderr[-4000:]}"
         )
     return result
+
+
+def ansible_failures(output: str) -> list[str]:
+    """Each failure line of an Ansible run, with the indented lines of its message (YAML)."""
+    failures: list[str] = []
+    within = False
+    for line in output.splitlines():
+        if line.startswith(FAILURE_LINES):
+            failures.append(line)
+            within = True
+        elif within and line.startswith(" "):
+            failures.append(line)
+        else:
+            within = False
+    return failures
 
 
 def docker(*args: str, check: bool = True, timeout: float = 600) -> str:
