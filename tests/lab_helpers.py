@@ -49,11 +49,27 @@ def provision(
     return recap(provision_log(*extra_vars, app_hosts=app_hosts, limit=limit, tags=tags))
 
 
+def hosts_included(log: str, task: str) -> list[str]:
+    """The hosts a playbook run included the task whose name starts with task for, in order."""
+    return re.findall(
+        rf"^TASK \[{re.escape(task)}.*\n(?:.+\n)*?included: \S+ for (\S+?)(?: =>.*)?$", log, re.M
+    )
+
+
 def drained_hosts(log: str) -> list[str]:
     """The app hosts a playbook run took out of rotation (or onto standby), in order."""
-    return re.findall(
-        r"^TASK \[Take this host out of rotation.*\n(?:.+\n)*?included: \S+ for (\S+) =>", log, re.M
-    )
+    return hosts_included(log, "Take this host out of rotation")
+
+
+def standby_started(log: str) -> list[str]:
+    """The app hosts a playbook run kept in rotation on standby replicas beside their own."""
+    return hosts_included(log, "Start standby replicas beside")
+
+
+def versions_by_replica(requests: int) -> dict[str, str]:
+    """Send requests to the balancer; the version each replica that answered runs."""
+    answers = (get_json(f"{BALANCER}/api/whoami") for _ in range(requests))
+    return {answer["replica"]: answer["version"] for answer in answers}
 
 
 def balancer_answers(requests: int) -> Counter[str]:

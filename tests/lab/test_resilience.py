@@ -2,12 +2,11 @@
 
 import json
 import os
-import re
 import socket
 import time
 
 import pytest
-from helpers import get_json, http_get, run, wait_for
+from helpers import http_get, run, wait_for
 from lab_helpers import (
     BALANCER,
     LOAD_RATE,
@@ -16,6 +15,8 @@ from lab_helpers import (
     drained_hosts,
     lab_env,
     node,
+    standby_started,
+    versions_by_replica,
 )
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -130,22 +131,6 @@ def test_nginx_refuses_bad_http_and_keeps_serving(lab) -> None:
     assert http_get(f"{BALANCER}/healthz")[0] == 200
 
 
-def standby_started(log: str) -> list[str]:
-    """The app hosts a playbook run kept in rotation on standby replicas beside their own."""
-    return re.findall(
-        r"^TASK \[Start standby replicas beside.*\n(?:.+\n)*?included: \S+ for (\S+)$", log, re.M
-    )
-
-
-def versions_answering(requests: int) -> set[str]:
-    return {get_json(f"{BALANCER}/api/whoami")["version"] for _ in range(requests)}
-
-
-def versions_by_replica(requests: int) -> dict[str, str]:
-    answers = (get_json(f"{BALANCER}/api/whoami") for _ in range(requests))
-    return {answer["replica"]: answer["version"] for answer in answers}
-
-
 # Then the redeploy: this one leaves the lab on version 2.0.0.
 def test_a_deploy_with_an_app_host_down_keeps_serving_and_the_host_catches_up(lab) -> None:
     run("scripts/images", env={**os.environ, "APP_VERSION": "2.0.0"}, timeout=900)
@@ -179,7 +164,7 @@ def test_a_deploy_with_an_app_host_down_keeps_serving_and_the_host_catches_up(la
     assert before_catch_up == {f"app{h}-r{r}": v for h, v in ((1, "2.0.0"), (2, "1.0.0"))
                                for r in (1, 2, 3)}  # fmt: skip
     assert drained_hosts(catch_up) == ["app2"]
-    assert versions_answering(30) == {"2.0.0"}
+    assert set(versions_by_replica(30).values()) == {"2.0.0"}
     assert set(balancer_answers(60)) == REPLICAS
     # app2's dead servers still cost a request now and then (nginx tries them again each
     # fail_timeout); draining app1 onto them, as a guard that counts files did, lost 39 %.
@@ -194,5 +179,5 @@ def test_rolling_redeploy_under_load_loses_nothing(lab) -> None:
     print(f"\nrollout back to 1.0.0: {time.monotonic() - started:.0f} s")
     assert drained_hosts(recap) == ["app1", "app2"]  # both, one after the other
     assert load.results.failed == 0, load.results.statuses | load.results.errors
-    assert versions_answering(30) == {"1.0.0"}
+    assert set(versions_by_replica(30).values()) == {"1.0.0"}
     assert set(balancer_answers(60)) == REPLICAS
