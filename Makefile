@@ -14,7 +14,7 @@ export BENCH_SUITE_OLD ?= 8c0348c
 # What users pass reaches commands as environment, never as shell text (scripts/with-args).
 export ANSIBLE_ARGS LOAD_ARGS BENCH_ARGS SCREENSHOT_ARGS
 
-PYTEST := pytest -v --durations=15
+PYTEST := pytest -v --durations=20
 
 .PHONY: help bootstrap images box lint test test-unit test-vm molecule lab provision deploy load bench bench-provision bench-suite screenshot destroy
 
