@@ -76,23 +76,20 @@ def changed_under_load(
 
 def test_ports_and_replica_counts_change_under_load(lab) -> None:
     # app_port_base 8001 -> 9001 -> 8001 and app_replicas 3 -> 5 -> 2 -> 3, each run under load.
-    for port_base, replicas in ((9001, 5), (8001, 2), (8001, 3)):
-        assert changed_under_load(f"app_port_base={port_base}", f"app_replicas={replicas}") > 0
-        assert_rotation(["app1", "app2"], replicas, port_base)
+    # A run by tags is a rolling change too: --tags app moves the replicas to new ports, each host
+    # drained and back, its firewall opening the new ports; --tags app,firewall (no nginx tag
+    # needed by the balancer) brings back the inventory's count.
+    assert changed_under_load("app_port_base=9001", "app_replicas=5", tags="app") > 0
+    assert_rotation(["app1", "app2"], 5, 9001)
+    assert changed_under_load("app_port_base=8001", "app_replicas=2") > 0
+    assert_rotation(["app1", "app2"], 2, 8001)
+    assert changed_under_load(tags="app,firewall") > 0
+    assert_rotation(["app1", "app2"], 3, 8001)
 
 
 @pytest.mark.parametrize("limit", ["all:!app2", "balancer"])
 def test_a_limited_run_keeps_every_host_in_rotation(lab, limit: str) -> None:
     assert changed_under_load(limit=limit) == 0
-    assert_rotation(["app1", "app2"], 3, 8001)
-
-
-def test_a_run_by_tags_is_a_rolling_change_too(lab) -> None:
-    # --tags app: the replicas move to new ports, each host drained and back, its firewall opening
-    # the new ports; --tags app,firewall moves them back (no nginx tag needed by the balancer).
-    assert changed_under_load("app_port_base=9001", tags="app") > 0
-    assert_rotation(["app1", "app2"], 3, 9001)
-    assert changed_under_load(tags="app,firewall") > 0
     assert_rotation(["app1", "app2"], 3, 8001)
 
 
@@ -110,10 +107,7 @@ def test_only_the_host_that_changes_leaves_the_rotation(lab) -> None:
     assert recap(log)["app2"]["changed"] > 0
     assert load.results.failed == 0, load.results.statuses | load.results.errors
     assert_rotation(["app1", "app2"], 3, 8001)
-    # And a run that changes nothing drains no host.
-    log = provision_log(app_hosts=2)
-    assert drained_hosts(log) == []
-    assert all(c["changed"] == 0 and c["failed"] == 0 for c in recap(log).values())
+    # That a run which changes nothing drains no host is the last run of the next test.
 
 
 def replica_batches(log: str) -> int:
@@ -132,10 +126,19 @@ def test_where_no_replica_runs_every_app_host_starts_at_once(lab) -> None:
     assert all(c["failed"] == 0 for c in recap(log).values())
     assert all(recap(log)[host]["changed"] > 0 for host in ADDRESSES)
     assert_rotation(["app1", "app2"], 3, 8001)
-    # With replicas running, the play takes one app host at a time again.
+    # With replicas running, the play takes one app host at a time again. A second run changes
+    # nothing, drains no host, and makes neither the lab CA nor the balancer's certificate again.
+    made = {
+        path: path.read_bytes() for path in [ROOT / ".lab/ca.crt", *(ROOT / ".lab/tls").iterdir()]
+    }
+    started = time.monotonic()
     log = provision_log(app_hosts=2)
+    print(f"\nwarm re-provision: {time.monotonic() - started:.1f} s, recap {recap(log)}")
     assert replica_batches(log) == len(ADDRESSES)
+    assert drained_hosts(log) == []
+    assert set(recap(log)) == {"balancer", *ADDRESSES}
     assert all(c["changed"] == 0 and c["failed"] == 0 for c in recap(log).values())
+    assert {path: path.read_bytes() for path in made} == made
 
 
 def untouched_since(marker: str) -> dict[str, list[str]]:
@@ -173,26 +176,6 @@ def test_check_mode_reports_a_change_and_changes_nothing(lab) -> None:
     assert_rotation(["app1", "app2"], 3, 8001)
 
 
-def engine_started(host: str) -> str:
-    return node(host, "systemctl", "show", "docker", "-p", "ActiveEnterTimestamp").stdout.strip()
-
-
-def test_an_engine_setting_restarts_one_drained_engine_at_a_time(lab) -> None:
-    before = {host: engine_started(host) for host in ADDRESSES}
-    assert changed_under_load(json.dumps({"docker_daemon_defaults": ENGINE_DEFAULTS})) > 0
-    after = {host: engine_started(host) for host in ADDRESSES}
-    assert all(after[host] != before[host] for host in ADDRESSES), (before, after)
-    assert after["app1"] != after["app2"]  # one after the other
-    for host in ADDRESSES:
-        config = json.loads(node(host, "cat", "/etc/docker/daemon.json").stdout)
-        assert config["log-opts"]["max-size"] == "20m"
-    assert_rotation(["app1", "app2"], 3, 8001)
-    # Back to the inventory's settings (the same rolling path, shown under load above).
-    recap = provision(app_hosts=2)
-    assert sum(counters["changed"] for counters in recap.values()) > 0
-    assert_rotation(["app1", "app2"], 3, 8001)
-
-
 def test_an_unknown_engine_option_is_refused_before_any_host_changes(lab) -> None:
     bad = json.dumps({"docker_daemon_options": {"bip": "10.200.0.1/24", "no-such-option": True}})
     result = run("ansible-playbook", "playbook.yml", "-e", bad, env=lab_env(2), check=False)
@@ -205,11 +188,33 @@ def test_an_unknown_engine_option_is_refused_before_any_host_changes(lab) -> Non
     assert_rotation(["app1", "app2"], 3, 8001)
 
 
+def engine_started(host: str) -> str:
+    return node(host, "systemctl", "show", "docker", "-p", "ActiveEnterTimestamp").stdout.strip()
+
+
+def log_max_size(host: str) -> str:
+    return json.loads(node(host, "cat", "/etc/docker/daemon.json").stdout)["log-opts"]["max-size"]
+
+
 def running_image(host: str) -> str:
     return node(host, "docker", "inspect", "--format", "{{.Image}}", "app-1").stdout.strip()
 
 
-def test_an_image_rebuilt_under_the_same_tag_rolls_out_drained(lab, tmp_path) -> None:
+def assert_engines_restarted_one_at_a_time(before: dict[str, str]) -> dict[str, str]:
+    after = {host: engine_started(host) for host in ADDRESSES}
+    assert all(after[host] != before[host] for host in ADDRESSES), (before, after)
+    assert after["app1"] != after["app2"]  # one after the other
+    return after
+
+
+def test_an_engine_setting_and_an_image_rebuilt_under_the_same_tag_roll_out_drained(
+    lab, tmp_path
+) -> None:
+    # One run changes both: each engine restarts with its new daemon.json on a drained host, one
+    # host at a time, and the replicas move to the rebuilt image; the run back undoes both.
+    engine = json.dumps({"docker_daemon_defaults": ENGINE_DEFAULTS})
+    inventory_size = log_max_size("app1")
+    assert inventory_size != "20m"
     tag, archive = "flask-lb-lab/app:1.0.0", ROOT / ".lab/images/app_1.0.0.tar"
     original = docker("image", "inspect", "--format", "{{.Id}}", tag)
     shutil.copy2(archive, tmp_path / "original.tar")
@@ -217,18 +222,25 @@ def test_an_image_rebuilt_under_the_same_tag_rolls_out_drained(lab, tmp_path) ->
     run("docker", "build", "--quiet", "--tag", tag, "-", input=dockerfile, timeout=300)
     rebuilt = docker("image", "inspect", "--format", "{{.Id}}", tag)
     assert rebuilt != original
+    started = {host: engine_started(host) for host in ADDRESSES}
     try:
         docker("save", "--output", str(archive), tag, timeout=300)
-        assert changed_under_load() > 0
+        assert changed_under_load(engine) > 0
+        started = assert_engines_restarted_one_at_a_time(started)
+        assert {log_max_size(host) for host in ADDRESSES} == {"20m"}
         assert {running_image(host) for host in ADDRESSES} == {rebuilt}
         assert_rotation(["app1", "app2"], 3, 8001)
         # The rollback image is kept, nothing is left to prune: a second run changes nothing.
-        assert all(counters["changed"] == 0 for counters in provision(app_hosts=2).values())
+        assert all(counters["changed"] == 0 for counters in provision(engine, app_hosts=2).values())
     finally:
         docker("tag", original, tag)
         shutil.copy2(tmp_path / "original.tar", archive)
+    # Back to the inventory's engine settings and the original image, under load.
     assert changed_under_load() > 0
+    assert_engines_restarted_one_at_a_time(started)
+    assert {log_max_size(host) for host in ADDRESSES} == {inventory_size}
     assert {running_image(host) for host in ADDRESSES} == {original}
+    assert_rotation(["app1", "app2"], 3, 8001)
     # The rebuild, untagged on the hosts now, is pruned: no tag could roll back to it.
     images = node("app1", "docker", "images", "--quiet", "--no-trunc").stdout.split()
     assert original in images and rebuilt not in images
