@@ -30,6 +30,11 @@ BAD_INPUTS = [
     ("app", {"app_env": {"APP_HOST": "x", "LOG": "1"}}, "app_env may not set APP_HOST"),
     ("app", {"app_user": "root"}, "app_user may not be root"),
     ("app", {"app_user": "0:0"}, "app_user may not be root"),
+    *(("app", {"app_user": uid}, "app_user may not be root") for uid in ("00", "+0", "-0:10001")),
+    *(
+        ("app", {"app_env": {name: "x"}}, f"app_env may not set {name}")
+        for name in ("GUNICORN_CMD_ARGS", "APP_VERSION", "PROMETHEUS_MULTIPROC_DIR", "PYTHONPATH")
+    ),
     ("app", {"app_pids_limit": 4}, "app_pids_limit must be at least 16"),
     ("app", {"app_version": "1.0;id"}, "app_version must be 1-64 of the characters"),
     ("app", {"app_replicas": 2, "app_ports": [8001, 8001]}, "no two replicas may share a port"),
