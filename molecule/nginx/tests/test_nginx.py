@@ -81,7 +81,7 @@ def test_requests_rotate_over_every_upstream_server(host) -> None:
 def test_one_file_per_server_interleaved_across_hosts(host) -> None:
     assert upstream_files(host) == [f"00{i}-{name}.conf" for i in (1, 2, 3) for name in HOSTS]
     line = host.file(f"{UPSTREAM}/002-molecule-backend2.conf").content_string.splitlines()[-1]
-    assert line == "server molecule-backend2:8002 max_fails=2 fail_timeout=5s;"
+    assert line == "server molecule-backend2:8002 max_fails=1 fail_timeout=5s;"
 
 
 def test_a_host_leaves_and_rejoins_with_new_ports(host) -> None:
