@@ -5,7 +5,6 @@ SHELL := /bin/bash
 
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
-export APP_VERSION ?= 1.0.0
 # The release make bench-provision compares with: the last one whose playbook renders the same
 # files on the lab (an older one rewrites the firewall and nginx.conf each round, never changed=0).
 export BENCH_OLD ?= 50756d7
@@ -30,8 +29,8 @@ lab: ## Bring the whole lab up (PROVIDER=docker|virtualbox|libvirt, LAB_APP_HOST
 provision: bootstrap ## Run playbook.yml again on the running lab (ANSIBLE_ARGS="-e app_replicas=4")
 	scripts/with-args ANSIBLE_ARGS ansible-playbook playbook.yml
 
-deploy: images ## Roll APP_VERSION out to the running lab, one app host at a time, no downtime
-	scripts/with-args ANSIBLE_ARGS ansible-playbook playbook.yml -e "app_version=$$APP_VERSION"
+deploy: bootstrap ## Roll APP_VERSION out to the running lab, one app host at a time; later runs keep it
+	@scripts/deploy
 
 load: bootstrap ## A bounded load on the balancer with a report (LOAD_ARGS="--connections 16 --duration 20")
 	scripts/with-args LOAD_ARGS python tools/loadtest.py http://127.0.0.1:7151/api/whoami

@@ -4,6 +4,9 @@
     scripts/lab_config.py json        machines, VM sizes, libvirt domain type: for the Vagrantfile
     scripts/lab_config.py app-hosts   the number of app hosts (LAB_APP_HOSTS, else the count the
                                       last `make lab` used in .lab/app-hosts, else lab.yml's)
+    scripts/lab_config.py app-version the release the app hosts run (APP_VERSION, else the one
+                                      the last `make deploy` rolled out in .lab/app-version, else
+                                      lab.yml's)
 
 A bad knob exits 2 with one line: "error: LAB_APP_HOSTS must be ...".
 """
@@ -23,6 +26,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 TABLE = ROOT / "lab.yml"
 SAVED_APP_HOSTS = ROOT / ".lab/app-hosts"
+SAVED_APP_VERSION = ROOT / ".lab/app-version"
 # kvm where it works, qemu (software emulation) where not: scripts/lab detects it and saves it here.
 SAVED_LIBVIRT_DRIVER = ROOT / ".lab/libvirt-driver"
 
@@ -42,6 +46,23 @@ def app_host_count(table: Mapping[str, Any], env: Mapping[str, str]) -> int:
     saved = SAVED_APP_HOSTS.read_text().strip() if SAVED_APP_HOSTS.exists() else ""
     raw = env.get("LAB_APP_HOSTS") or saved or str(table["app"]["count"])
     return whole_number("LAB_APP_HOSTS", raw, 1, table["app"]["max_count"])
+
+
+def app_version(env: Mapping[str, str] = os.environ) -> str:
+    """The release the app hosts run: an image tag, which also names a file
+    (.lab/images/app_VERSION.tar). Apart from config(): a bad one stops no `vagrant destroy`."""
+    if env.get("APP_VERSION"):
+        name, raw = "APP_VERSION", env["APP_VERSION"]
+    elif SAVED_APP_VERSION.exists():
+        name, raw = str(SAVED_APP_VERSION), SAVED_APP_VERSION.read_text().strip()
+    else:
+        table = yaml.safe_load(TABLE.read_text())
+        name, raw = "lab.yml's app.version", str(table["app"]["version"])
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", raw):
+        raise LabConfigError(
+            f"{name} must be 1-64 of the characters A-Z a-z 0-9 _ . - (an image tag), not {raw!r}"
+        )
+    return raw
 
 
 def config(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
@@ -89,17 +110,18 @@ def config(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
+    commands = {
+        "json": lambda: json.dumps(config()),
+        "app-hosts": lambda: str(sum(m["group"] == "app" for m in config()["machines"])),
+        "app-version": app_version,
+    }
+    if len(argv) != 2 or argv[1] not in commands:
+        print(__doc__, file=sys.stderr)
+        return 2
     try:
-        lab = config()
+        print(commands[argv[1]]())
     except LabConfigError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
-    if argv[1:] == ["json"]:
-        print(json.dumps(lab))
-    elif argv[1:] == ["app-hosts"]:
-        print(sum(machine["group"] == "app" for machine in lab["machines"]))
-    else:
-        print(__doc__, file=sys.stderr)
         return 2
     return 0
 

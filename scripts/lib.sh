@@ -10,11 +10,9 @@ die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
 
 is_root() { [ "$(id -u)" -eq 0 ]; }
 
-# APP_VERSION names an image tag and a file: a tag's characters only, checked before any use.
-check_app_version() {
-  [[ "$1" =~ ^[A-Za-z0-9_.-]{1,64}$ ]] \
-    || die "APP_VERSION must be 1-64 of the characters A-Z a-z 0-9 _ . - (an image tag), not '$1'"
-}
+# The release the app hosts run: APP_VERSION, else the one the last `make deploy` rolled out
+# (.lab/app-version), else lab.yml's; checked (a tag's characters only), as it names a file.
+lab_app_version() { python3 "$LAB_ROOT/scripts/lab_config.py" app-version || exit 1; }
 
 # Install Debian packages that are missing; only root can, others get told what to run.
 ensure_packages() {

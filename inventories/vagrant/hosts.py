@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """The Vagrant lab's inventory: the machines of lab.yml, as scripts/lab_config.py reads them (the
-Vagrantfile reads them the same way), with LAB_APP_HOSTS and LAB_SUBNET applied."""
+Vagrantfile reads them the same way), with LAB_APP_HOSTS and LAB_SUBNET applied, and the release
+the app hosts run (lab_app_version: APP_VERSION, else the last `make deploy`'s)."""
 
 import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-from lab_config import LabConfigError, config
+from lab_config import LabConfigError, app_version, config
 
 
 def inventory() -> dict:
@@ -18,6 +19,7 @@ def inventory() -> dict:
             groups.setdefault(group, []).append(machine["name"])
     return {
         **{group: {"hosts": hosts} for group, hosts in groups.items()},
+        "all": {"vars": {"lab_app_version": app_version()}},
         "_meta": {"hostvars": {m["name"]: {"ansible_host": m["ip"]} for m in machines}},
     }
 

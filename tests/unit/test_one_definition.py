@@ -3,6 +3,7 @@
 import os
 import subprocess
 
+import lab_config
 import pytest
 import yaml
 from helpers import ROOT, run
@@ -85,3 +86,25 @@ def test_the_table_gives_every_reader_the_same_machines() -> None:
 def test_every_knob_is_checked_in_one_place(knob: str, raw: str, message: str) -> None:
     with pytest.raises(LabConfigError, match=message):
         config({knob: raw})
+
+
+def test_the_release_is_app_version_else_the_last_deploys(tmp_path, monkeypatch) -> None:
+    saved = tmp_path / "app-version"
+    monkeypatch.setattr(lab_config, "SAVED_APP_VERSION", saved)
+    table = yaml.safe_load((ROOT / "lab.yml").read_text())["app"]["version"]
+    assert lab_config.app_version({}) == table
+    saved.write_text("2.0.0\n")  # what make deploy leaves
+    assert lab_config.app_version({}) == "2.0.0"
+    assert lab_config.app_version({"APP_VERSION": "3.0.0"}) == "3.0.0"
+    saved.write_text("2.0;id\n")
+    with pytest.raises(LabConfigError, match=r"app-version must be 1-64 of the characters"):
+        lab_config.app_version({})
+    # A bad release stops the inventory with one line, never the machine table (nor a destroy).
+    env = {**os.environ, "APP_VERSION": "1.0;id"}
+    inventory = subprocess.run(
+        ["python3", "inventories/vagrant/hosts.py", "--list"],
+        cwd=ROOT, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert inventory.returncode != 0
+    assert inventory.stderr.strip().startswith("error: APP_VERSION must be 1-64 of the characters")
+    assert config(env)["machines"]
