@@ -145,3 +145,22 @@ class Load:
 def node(name: str, *command: str, check: bool = True):
     """Run a command inside a lab machine (a node container of the docker provider)."""
     return run("docker", "exec", f"flask-lb-lab-{name}", *command, check=check)
+
+
+BROKEN_RELEASE = "broken"
+
+
+def build_broken_release() -> None:
+    """flask-lb-lab/app:broken, whose /healthz answers 500, saved where the app role loads from."""
+    dockerfile = "\n".join([
+        "FROM flask-lb-lab/app:1.0.0",
+        "USER 0",
+        # The line after "def healthz():" becomes a 500.
+        "RUN sed -i '/def healthz/{n;s/.*/        return \"broken\", 500/}' /app/wsgi.py"
+        " && grep -q 'return \"broken\", 500' /app/wsgi.py",
+        "USER 10001:10001",
+        f"ENV APP_VERSION={BROKEN_RELEASE}",
+    ])  # fmt: skip
+    image = f"flask-lb-lab/app:{BROKEN_RELEASE}"
+    run("docker", "build", "--quiet", "--tag", image, "-", input=dockerfile, timeout=300)
+    run("docker", "save", "--output", str(ROOT / f".lab/images/app_{BROKEN_RELEASE}.tar"), image)

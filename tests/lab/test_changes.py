@@ -10,14 +10,18 @@ import pytest
 from helpers import ROOT, docker, get_json, run
 from lab_helpers import (
     BALANCER,
+    BROKEN_RELEASE,
     Load,
     balancer_answers,
+    build_broken_release,
     drained_hosts,
     lab_env,
     node,
     provision,
     provision_log,
     recap,
+    vagrant,
+    versions_by_replica,
 )
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -264,9 +268,6 @@ def test_a_lone_app_host_deploys_beside_its_replicas(lab) -> None:
     standby = node("app1", "docker", "ps", "-aq", "--filter", "label=flask-lb-lab.role=app-standby")
     assert standby.stdout.strip() == ""
     assert_rotation(["app1"], 3, 8001)
-    # Back to two hosts on 1.0.0: app2 rejoins, app1 rolls back, under load.
-    assert changed_under_load(app_hosts=2) > 0
-    assert_rotation(["app1", "app2"], 3, 8001)
     # app1 keeps the version it runs and the one before, images and archives, for a rollback.
     tags = node(
         "app1", "docker", "images", "--format", "{{.Tag}}", "flask-lb-lab/app"
@@ -274,3 +275,40 @@ def test_a_lone_app_host_deploys_beside_its_replicas(lab) -> None:
     assert sorted(tags) == ["1.0.0", "2.0.0"]
     archives = node("app1", "ls", "/var/cache/flask-lb-lab").stdout.split()
     assert sorted(archives) == ["app_1.0.0.tar", "app_2.0.0.tar"]
+    # The release make deploy rolled out is desired state: a plain run keeps it (changes nothing),
+    # and `vagrant provision` with two hosts brings app2 in on it, under load.
+    log = provision_log(app_hosts=1)
+    assert all(c["changed"] == 0 and c["failed"] == 0 for c in recap(log).values()), log[-3000:]
+    assert "Release by host: app1 2.0.0" in " ".join(log.split())
+    # A release that never gets healthy: its standby replicas go, the running ones never stopped,
+    # the run fails naming the replica. (make deploy would build the release from app/ again.)
+    build_broken_release()
+    with Load(connections=8) as load:
+        bad = run("ansible-playbook", "playbook.yml", check=False, timeout=1200,
+                  env={**lab_env(1), "APP_VERSION": BROKEN_RELEASE})  # fmt: skip
+    print(f"\na broken release, one app host: {load.results.total} requests,"
+          f" {load.results.failed} failed")  # fmt: skip
+    assert bad.returncode != 0
+    said = " ".join(bad.stdout.split())
+    assert "app1: replica app1-r1" in said, bad.stdout[-3000:]
+    assert "did not become healthy (its /healthz answered HTTP 500)" in said, bad.stdout[-3000:]
+    assert load.results.failed == 0, load.results.statuses | load.results.errors
+    standby = node("app1", "docker", "ps", "-aq", "--filter", "label=flask-lb-lab.role=app-standby")
+    assert standby.stdout.strip() == ""
+    assert set(versions_by_replica(30).values()) == {"2.0.0"}
+    # A make deploy that fails keeps the release the lab had.
+    refused = run("make", "deploy", "APP_VERSION=1.0.0", "ANSIBLE_ARGS=-e app_replicas=0",
+                  env=lab_env(1), check=False)  # fmt: skip
+    assert refused.returncode != 0
+    assert (ROOT / ".lab/app-version").read_text().strip() == "2.0.0"
+    with Load(connections=8) as load:
+        vagrant("provision", app_hosts=2)
+    assert load.results.failed == 0, load.results.statuses | load.results.errors
+    assert_rotation(["app1", "app2"], 3, 8001)
+    assert set(versions_by_replica(30).values()) == {"2.0.0"}
+    # Going back is another make deploy, under load.
+    with Load(connections=8) as load:
+        out = run("make", "deploy", "APP_VERSION=1.0.0", env=lab_env(2), timeout=1200).stdout
+    assert load.results.failed == 0, load.results.statuses | load.results.errors
+    assert "Release by host: app1 1.0.0, app2 1.0.0" in " ".join(out.split())
+    assert_rotation(["app1", "app2"], 3, 8001)
