@@ -101,7 +101,11 @@ def test_a_limited_run_keeps_every_host_in_rotation(lab, limit: str) -> None:
 def test_only_the_host_that_changes_leaves_the_rotation(lab) -> None:
     # A replica stopped cleanly stays stopped (the watchdog leaves it), so only app2 differs
     # from the inventory: the run drains and mends app2 alone, app1 stays in rotation throughout.
+    # On app2, a run interrupted while replacing app-3 left it stopped as app-3-previous and
+    # started nothing yet: the run starts app-3 again and removes app-3-previous once it answers.
     node("app2", "docker", "stop", "app-2")
+    node("app2", "docker", "stop", "app-3")
+    node("app2", "docker", "rename", "app-3", "app-3-previous")
     started = time.monotonic()
     with Load(connections=8) as load:
         log = provision_log(app_hosts=2)
@@ -112,6 +116,8 @@ def test_only_the_host_that_changes_leaves_the_rotation(lab) -> None:
     assert recap(log)["app2"]["changed"] > 0
     assert load.results.failed == 0, load.results.statuses | load.results.errors
     assert_rotation(["app1", "app2"], 3, 8001)
+    names = node("app2", "docker", "ps", "--all", "--format", "{{.Names}}").stdout.split()
+    assert sorted(names) == ["app-1", "app-2", "app-3"]
     # That a run which changes nothing drains no host is the last run of the next test.
 
 

@@ -209,7 +209,7 @@ def test_a_deploy_with_an_app_host_down_keeps_serving_and_the_host_catches_up(la
     assert drained_hosts(catch_up) == ["app2"]
     assert set(versions_by_replica(30).values()) == {"2.0.0"}
     assert set(balancer_answers(60)) == REPLICAS
-    # Draining app1 onto app2's dead servers, as a guard that counted files did, lost 39 %.
+    # A guard that counts upstream files instead of answers drains app1 onto app2's dead servers.
     assert failed == 0, load.results.statuses | load.results.errors
     # Back by itself: in rotation within fail_timeout of answering again.
     assert back <= 15
