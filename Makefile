@@ -15,7 +15,7 @@ export ANSIBLE_ARGS LOAD_ARGS BENCH_ARGS SCREENSHOT_ARGS
 
 PYTEST := pytest -v --durations=20
 
-.PHONY: help bootstrap images box lint test test-unit test-vm molecule lab provision deploy load bench bench-provision bench-suite screenshot destroy
+.PHONY: help bootstrap images box lint test test-unit test-vm molecule lab provision deploy status load bench bench-provision bench-suite screenshot destroy
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -31,6 +31,9 @@ provision: bootstrap ## Run playbook.yml again on the running lab (ANSIBLE_ARGS=
 
 deploy: bootstrap ## Roll APP_VERSION out to the running lab, one app host at a time; later runs keep it
 	@scripts/deploy
+
+status: bootstrap ## Which app hosts the balancer serves now, which replicas answer, and why a host is out
+	scripts/with-args ANSIBLE_ARGS ansible-playbook status.yml
 
 load: bootstrap ## A bounded load on the balancer with a report (LOAD_ARGS="--connections 16 --duration 20")
 	scripts/with-args LOAD_ARGS python tools/loadtest.py http://127.0.0.1:7151/api/whoami

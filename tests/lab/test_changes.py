@@ -2,12 +2,15 @@
 upstream follows the inventory whichever hosts a run touches (issue 12)."""
 
 import json
+import os
 import re
 import shutil
+import signal
+import subprocess
 import time
 
 import pytest
-from helpers import ROOT, docker, get_json, run
+from helpers import ROOT, docker, get_json, run, wait_for
 from lab_helpers import (
     BALANCER,
     BROKEN_RELEASE,
@@ -35,9 +38,14 @@ ENGINE_DEFAULTS = {
 }
 
 
+def upstream_text() -> str:
+    """The balancer's upstream files, one after another."""
+    return node("balancer", "sh", "-c", f"cat {UPSTREAM}/*.conf").stdout
+
+
 def upstream_servers() -> set[str]:
     """The servers in the balancer's upstream files, as "ADDRESS:PORT"."""
-    lines = node("balancer", "sh", "-c", f"cat {UPSTREAM}/*.conf").stdout.splitlines()
+    lines = upstream_text().splitlines()
     return {line.split()[1] for line in lines if line.startswith("server ")}
 
 
@@ -281,11 +289,41 @@ def test_a_lone_app_host_deploys_beside_its_replicas(lab) -> None:
     assert sorted(tags) == ["1.0.0", "2.0.0"]
     archives = node("app1", "ls", "/var/cache/flask-lb-lab").stdout.split()
     assert sorted(archives) == ["app_1.0.0.tar", "app_2.0.0.tar"]
-    # The release make deploy rolled out is desired state: a plain run keeps it (changes nothing),
-    # and `vagrant provision` with two hosts brings app2 in on it, under load.
-    log = provision_log(app_hosts=1)
-    assert all(c["changed"] == 0 and c["failed"] == 0 for c in recap(log).values()), log[-3000:]
-    assert "Release by host: app1 2.0.0" in " ".join(log.split())
+    # A run of another release stopped (its controller killed) once app1 serves from its standby
+    # replicas, under load: make status says so. The next plain run puts the replicas back in
+    # rotation on the release make deploy set (desired state: neither the stopped run's nor
+    # lab.yml's) and removes the standby ones; later, `vagrant provision` with two hosts brings
+    # app2 in on it.
+    with Load(connections=8) as load:
+        stopped = subprocess.Popen(
+            ["ansible-playbook", "playbook.yml"],
+            cwd=ROOT,
+            env={**lab_env(1), "APP_VERSION": "1.0.0"},
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            wait_for(
+                lambda: upstream_text().count("-standby") == 3,
+                300,
+                "app1 on its three standby replicas",
+                interval=0.2,
+            )
+        finally:
+            os.killpg(stopped.pid, signal.SIGKILL)
+            stopped.wait()
+        status = " ".join(run("make", "status", env=lab_env(1)).stdout.split())
+        log = " ".join(provision_log(app_hosts=1).split())
+    print(f"\na run stopped on standby, then a plain run: {load.results.total} requests,"
+          f" {load.results.failed} failed")  # fmt: skip
+    assert "app1: on its standby replicas, 3 of 3 answer" in status, status[-3000:]
+    assert load.results.failed == 0, load.results.statuses | load.results.errors
+    assert "Release by host: app1 2.0.0" in log
+    assert "Rotation: app1: in rotation, 3 of 3 answer" in log
+    standby = node("app1", "docker", "ps", "-aq", "--filter", "label=flask-lb-lab.role=app-standby")
+    assert standby.stdout.strip() == ""
+    assert_rotation(["app1"], 3, 8001)
+    assert set(versions_by_replica(30).values()) == {"2.0.0"}
     # A release that never gets healthy: its standby replicas go, the running ones never stopped,
     # the run fails naming the replica. (make deploy would build the release from app/ again.)
     build_broken_release()
