@@ -9,6 +9,8 @@ travels across days is their ratio. Every timed run must end with changed=0 on e
   warm     the running 2-host lab: playbook / ping, median of the rounds
   hosts    warm playbook with 1 and with 4 app hosts (machines added and removed here)
   cold     `scripts/lab up` from no machines (images present), old and new alternated
+  deploy   a warm rolling deploy of a new release on the 2-host lab, the playbook `make deploy`
+           runs, under an 8-connection load: seconds and failed requests, old and new alternated
   molecule `molecule test -s <scenario>` for each scenario, old and new alternated (no lab needed)
 
 Writes bench/results/provision.md, provision.json and provision.png.
@@ -22,11 +24,13 @@ import os
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import readme_figures
 from ansible_recap import recap
+from loadtest import Results, run_load
 
 from bench import busy_cpu_seconds
 
@@ -141,6 +145,50 @@ def cold_rounds(trees: dict[str, Path], rounds: int) -> dict:
     run(last, "scripts/lab", "destroy")
     medians = {name: round(statistics.median(r), 1) for name, r in raw.items()}
     return {name: {"rounds": r, "median_s": medians[name]} for name, r in raw.items()}
+
+
+def deploy_rounds(trees: dict[str, Path], rounds: int) -> dict:
+    """Each round, each tree rolls the lab to the other release (2.0.0, 1.0.0, ...) with
+    `ansible-playbook playbook.yml -e app_version=X` (what make deploy runs once the image is
+    built) under 8 connections at 100 requests/s; a plain untimed run of that tree first puts
+    its own configuration on the lab, so the timed run changes the release alone."""
+    run(ROOT, "scripts/images", APP_VERSION="2.0.0", timeout=1800)  # both releases built
+    raw: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
+    deploy_args, release = ("ansible-playbook", "playbook.yml", "-e"), "1.0.0"
+    for index in range(rounds):
+        order = list(trees) if index % 2 == 0 else list(reversed(trees))
+        for name in order:
+            tree = trees[name]
+            run(tree, *deploy_args, f"app_version={release}")
+            release = "2.0.0" if release == "1.0.0" else "1.0.0"
+            stop, results = threading.Event(), Results()
+            load = threading.Thread(
+                target=run_load,
+                args=("http://127.0.0.1:7151/api/whoami", 8, 10_000_000, 900, stop, 5, results),
+                kwargs={"rate": 100},
+            )
+            load.start()
+            time.sleep(1)
+            seconds, out = run(tree, *deploy_args, f"app_version={release}")
+            time.sleep(1)
+            stop.set()
+            load.join()
+            changed = {host: c["changed"] for host, c in recap(out).items()}
+            if not all(changed.get(host) for host in ("app1", "app2")):
+                sys.exit(f"{name}: the deploy to {release} changed no replica: {changed}")
+            raw[name].append(
+                {"s": round(seconds, 1), "requests": results.total, "failed": results.failed}
+            )
+            print(
+                f"  deploy round {index + 1}, {name}: {release} in {seconds:.1f} s, "
+                f"{results.failed} of {results.total} requests failed",
+                flush=True,
+            )
+    run(ROOT, "ansible-playbook", "playbook.yml")  # back to this tree and the lab's release
+    return {
+        name: {"rounds": r, "median_s": round(statistics.median(x["s"] for x in r), 1)}
+        for name, r in raw.items()
+    }
 
 
 def molecule_rounds(trees: dict[str, Path], rounds: int) -> dict:
@@ -309,6 +357,27 @@ def write(results: dict) -> None:
             f"new / old **{total['new'] / total['old']:.2f}**",
             "",
         ]
+    if "deploy" in results:
+        deploy = results["deploy"]
+        lines += [
+            "## deploy",
+            "",
+            "A warm rolling deploy of a new release (2.0.0 and 1.0.0 in turn, images built) on",
+            "the 2-host lab: `ansible-playbook playbook.yml -e app_version=X`, what `make deploy`",
+            "runs, under 8 connections at 100 requests/s (5 s client timeout), each after an",
+            "untimed plain run of the same tree;",
+            measured(deploy),
+            "",
+            "| tree | median s | rounds: s (failed of requests) |",
+            "|---|---:|---|",
+        ]
+        for name in ("old", "new"):
+            rounds = ", ".join(
+                f"{r['s']} ({r['failed']} of {r['requests']})" for r in deploy[name]["rounds"]
+            )
+            lines.append(f"| {name} | {deploy[name]['median_s']} | {rounds} |")
+        ratio = deploy["new"]["median_s"] / deploy["old"]["median_s"]
+        lines += ["", f"new / old: **{ratio:.2f}**", ""]
     (RESULTS / "provision.md").write_text("\n".join(lines))
     plot(results)
     print("\n".join(lines))
@@ -321,7 +390,7 @@ def plot(results: dict) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = [part for part in ("warm", "hosts", "cold", "molecule") if part in results]
+    panels = [part for part in ("warm", "hosts", "cold", "deploy", "molecule") if part in results]
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
     for ax, part in zip(axes[0], panels, strict=True):
         data = results[part]
@@ -335,16 +404,17 @@ def plot(results: dict) -> None:
                 for count in (1, 4)
             }
             ax.set_title("warm playbook (s) by app hosts")
-        elif part == "cold":
+        elif part in ("cold", "deploy"):
             bars = {name: data[name]["median_s"] for name in ("old", "new")}
-            ax.set_title("cold scripts/lab up (s)")
+            ax.set_title(f"{'cold scripts/lab up' if part == 'cold' else 'warm deploy'} (s)")
         else:
             bars = molecule_totals(data)
             ax.set_title("molecule test, all scenarios (s)")
         colours = ["#999" if label.startswith("old") else "#2a7" for label in bars]
         ax.bar(list(bars), list(bars.values()), color=colours)
         ax.grid(axis="y", alpha=0.3)
-    fig.suptitle(f"playbook wall time, old {results['old']} against new (2 cores)")
+    olds = sorted({results[part]["run"]["old"] for part in panels})
+    fig.suptitle(f"playbook wall time, old {' / '.join(olds)} against new (2 cores)")
     fig.tight_layout()
     fig.savefig(RESULTS / "provision.png", dpi=110)
 
@@ -356,15 +426,15 @@ def main() -> None:
     parser.add_argument("--old", required=True, help="git ref of the older release")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
-        "--parts", default="warm,hosts,cold", help="any of warm,hosts,cold,molecule"
+        "--parts", default="warm,hosts,cold", help="any of warm,hosts,cold,deploy,molecule"
     )
     parser.add_argument(
         "--rewrite", action="store_true", help="only write the table and plot from provision.json"
     )
     args = parser.parse_args()
     parts = set(args.parts.split(","))
-    if not parts <= {"warm", "hosts", "cold", "molecule"}:
-        sys.exit("--parts: any of warm,hosts,cold,molecule")
+    if not parts <= {"warm", "hosts", "cold", "deploy", "molecule"}:
+        sys.exit("--parts: any of warm,hosts,cold,deploy,molecule")
     if args.rewrite:
         write(json.loads((RESULTS / "provision.json").read_text()))
         return
@@ -378,11 +448,9 @@ def main() -> None:
         "old": old,
         "new": git("rev-parse", "--short", "HEAD") + dirty,
     }
-    # Parts not measured this time keep their last figures (each names its run).
+    # Parts not measured this time keep their last figures (each names its run and its old tree).
     saved = RESULTS / "provision.json"
     results = json.loads(saved.read_text()) if saved.exists() else {}
-    if results.get("old") != old:
-        results = {"old": old}
     if "warm" in parts:
         results["warm"] = {**warm_rounds(trees, args.rounds, app_hosts=2), "run": stamp}
     if "hosts" in parts:
@@ -395,6 +463,8 @@ def main() -> None:
     if "cold" in parts:
         results["cold"] = {**cold_rounds(trees, max(1, args.rounds - 1)), "run": stamp}
         run(ROOT, "scripts/lab", "up")
+    if "deploy" in parts:
+        results["deploy"] = {**deploy_rounds(trees, args.rounds), "run": stamp}
     if "molecule" in parts:
         results["molecule"] = {**molecule_rounds(trees, args.rounds), "run": stamp}
     write(results)
