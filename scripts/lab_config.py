@@ -65,6 +65,12 @@ def app_version(env: Mapping[str, str] = os.environ) -> str:
     return raw
 
 
+def emulated() -> bool:
+    """Whether the lab's VMs run under software emulation (libvirt's qemu domain type)."""
+    saved = SAVED_LIBVIRT_DRIVER.read_text().strip() if SAVED_LIBVIRT_DRIVER.exists() else ""
+    return saved == "qemu"
+
+
 def config(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
     """Every machine (name, group, every group it is in, ip, forwarded ports), the VM sizes and
     libvirt domain type."""

@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """The Vagrant lab's inventory: the machines of lab.yml, as scripts/lab_config.py reads them (the
-Vagrantfile reads them the same way), with LAB_APP_HOSTS and LAB_SUBNET applied, and the release
-the app hosts run (lab_app_version: APP_VERSION, else the last `make deploy`'s)."""
+Vagrantfile reads them the same way), with LAB_APP_HOSTS and LAB_SUBNET applied, the release
+the app hosts run (lab_app_version: APP_VERSION, else the last `make deploy`'s), and whether the
+VMs run under software emulation (lab_emulated)."""
 
 import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-from lab_config import LabConfigError, app_version, config
+from lab_config import LabConfigError, app_version, config, emulated
 
 
 def inventory() -> dict:
@@ -19,7 +20,7 @@ def inventory() -> dict:
             groups.setdefault(group, []).append(machine["name"])
     return {
         **{group: {"hosts": hosts} for group, hosts in groups.items()},
-        "all": {"vars": {"lab_app_version": app_version()}},
+        "all": {"vars": {"lab_app_version": app_version(), "lab_emulated": emulated()}},
         "_meta": {"hostvars": {m["name"]: {"ansible_host": m["ip"]} for m in machines}},
     }
 

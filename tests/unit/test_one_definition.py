@@ -108,3 +108,16 @@ def test_the_release_is_app_version_else_the_last_deploys(tmp_path, monkeypatch)
     assert inventory.returncode != 0
     assert inventory.stderr.strip().startswith("error: APP_VERSION must be 1-64 of the characters")
     assert config(env)["machines"]
+
+
+def test_emulated_vms_are_known_from_the_saved_libvirt_driver(tmp_path, monkeypatch) -> None:
+    # The inventory script reads it once (lab_emulated), so no task templates a file lookup.
+    saved = tmp_path / "libvirt-driver"
+    monkeypatch.setattr(lab_config, "SAVED_LIBVIRT_DRIVER", saved)
+    assert lab_config.emulated() is False  # docker and VirtualBox labs: no file
+    saved.write_text("kvm\n")
+    assert lab_config.emulated() is False
+    saved.write_text("qemu\n")  # what scripts/lab saves where KVM is missing
+    assert lab_config.emulated() is True
+    group_vars = (ROOT / "inventories/vagrant/group_vars/all.yml").read_text()
+    assert "lookup(" not in group_vars
