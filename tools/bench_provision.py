@@ -92,13 +92,13 @@ def worktree(ref: str) -> Path:
 
 
 def warm_rounds(trees: dict[str, Path], rounds: int, app_hosts: int) -> dict:
-    for tree in trees.values():  # both warm on this lab before any timing
-        playbook(tree, app_hosts, warm=False)
-        playbook(tree, app_hosts)
+    """Each timed run follows an untimed one of the same tree: trees whose roles render a file
+    differently (an nginx setting) would otherwise rewrite it each time they take turns."""
     raw: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
     for index in range(rounds):
         order = list(trees) if index % 2 == 0 else list(reversed(trees))
         for name in order:
+            playbook(trees[name], app_hosts, warm=False)
             ping_s = ping(trees[name], app_hosts)
             busy = busy_cpu_seconds()
             play_s = playbook(trees[name], app_hosts)
