@@ -16,6 +16,15 @@ BAD_INPUTS = [
     ("docker", {"docker_service_enabled": "sometimes"}, "docker_service_enabled"),
     ("docker", {"docker_daemon_options": ["bip", "10.0.0.1/24"]}, "docker_daemon_options"),
     ("docker", {"docker_daemon_options": {"bip": "10.0.0.1/24", "bpi": 1}}, "does not know: bpi"),
+    *(
+        ("docker", {"docker_daemon_options": options}, f"docker_daemon_options may not set {key}")
+        for options, key in (
+            ({"hosts": ["tcp://0.0.0.0:2375"]}, "hosts"),
+            ({"iptables": False}, "iptables"),
+            ({"tlsverify": True, "tlscacert": "/ca.pem"}, "tlscacert, tlsverify"),
+            ({"authorization-plugins": ["authz"]}, "authorization-plugins"),
+        )
+    ),
     ("app", {"app_replicas": 0}, "app_replicas must be at least 1"),
     ("app", {"app_replicas": -1}, "app_replicas must be at least 1"),
     ("app", {"app_replicas": "three"}, "app_replicas"),
