@@ -147,6 +147,43 @@ def node(name: str, *command: str, check: bool = True):
     return run("docker", "exec", f"flask-lb-lab-{name}", *command, check=check)
 
 
+UPSTREAM = "/etc/nginx/flask-lb-lab/upstream"
+ADDRESSES = {"app1": "192.168.56.11", "app2": "192.168.56.12"}
+
+
+def upstream_text() -> str:
+    """The balancer's upstream files, one after another."""
+    return node("balancer", "sh", "-c", f"cat {UPSTREAM}/*.conf").stdout
+
+
+def upstream_servers() -> set[str]:
+    """The servers in the balancer's upstream files, as "ADDRESS:PORT"."""
+    lines = upstream_text().splitlines()
+    return {line.split()[1] for line in lines if line.startswith("server ")}
+
+
+def running_replicas(host: str) -> set[str]:
+    """The replica containers running on an app host, as "ADDRESS:PORT"."""
+    listing = node(host, "docker", "ps", "--filter", "label=flask-lb-lab.role=app", "--format",
+                   '{{.Label "flask-lb-lab.port"}}')  # fmt: skip
+    ports = listing.stdout.split()
+    return {f"{ADDRESSES[host]}:{port}" for port in ports}
+
+
+def assert_rotation(hosts: list[str], replicas: int, port_base: int) -> None:
+    """The balancer holds exactly the running replicas, each answers on its port through it."""
+    expected = {
+        f"{ADDRESSES[h]}:{port}" for h in hosts for port in range(port_base, port_base + replicas)
+    }
+    assert upstream_servers() == expected
+    assert set().union(*(running_replicas(h) for h in hosts)) == expected
+    for server in expected:
+        reply = node("balancer", "curl", "-fsS", "--max-time", "3", f"http://{server}/healthz")
+        assert reply.returncode == 0, server
+    names = {f"{h}-r{r}" for h in hosts for r in range(1, replicas + 1)}
+    assert set(balancer_answers(12 * len(names))) == names
+
+
 BROKEN_RELEASE = "broken"
 
 

@@ -15,6 +15,7 @@ from lab_helpers import (
     BROKEN_RELEASE,
     LOAD_RATE,
     Load,
+    assert_rotation,
     balancer_answers,
     build_broken_release,
     drained_hosts,
@@ -163,10 +164,23 @@ def sequential_requests(count: int, pause: float) -> list[tuple[float, float, in
     return answers
 
 
-# Then the redeploy: this one leaves the lab on version 2.0.0.
+def running_release() -> str:
+    """The one release every replica answers with."""
+    (release,) = set(versions_by_replica(30).values())
+    return release
+
+
+def other_release() -> str:
+    """The release the lab does not run: 1.0.0 and 2.0.0 take turns, whichever the earlier
+    tests left running (test_changes leaves 2.0.0; a lab of its own starts on 1.0.0)."""
+    return "1.0.0" if running_release() == "2.0.0" else "2.0.0"
+
+
+# Then the redeploys: from here on the lab runs the other release.
 def test_a_deploy_with_an_app_host_down_keeps_serving_and_the_host_catches_up(lab) -> None:
-    run("scripts/images", env={**os.environ, "APP_VERSION": "2.0.0"}, timeout=900)
-    new_version = {**lab_env(2), "APP_VERSION": "2.0.0"}
+    old, new = running_release(), other_release()
+    run("scripts/images", env={**os.environ, "APP_VERSION": new}, timeout=900)
+    new_version = {**lab_env(2), "APP_VERSION": new}
     # A lost host costs no request and no wait: nginx gives each dead server one 250 ms connect,
     # again every fail_timeout (5 s), and tries every other server before it fails a request.
     run("docker", "stop", "flask-lb-lab-app2")
@@ -202,12 +216,12 @@ def test_a_deploy_with_an_app_host_down_keeps_serving_and_the_host_catches_up(la
         "3 of 6 replicas answer the balancer: app1-r1, app1-r2, app1-r3;"
         " not answering: app2-r1, app2-r2, app2-r3" in " ".join(log.split())  # lines folded
     ), log[-3000:]
-    assert "Release by host: app1 2.0.0" in " ".join(log.split())
+    assert f"Release by host: app1 {new}" in " ".join(log.split())
     # app1 deployed while app2 was down; app2, untouched meanwhile, catches up drained.
-    assert before_catch_up == {f"app{h}-r{r}": v for h, v in ((1, "2.0.0"), (2, "1.0.0"))
+    assert before_catch_up == {f"app{h}-r{r}": v for h, v in ((1, new), (2, old))
                                for r in (1, 2, 3)}  # fmt: skip
     assert drained_hosts(catch_up) == ["app2"]
-    assert set(versions_by_replica(30).values()) == {"2.0.0"}
+    assert set(versions_by_replica(30).values()) == {new}
     assert set(balancer_answers(60)) == REPLICAS
     # A guard that counts upstream files instead of answers drains app1 onto app2's dead servers.
     assert failed == 0, load.results.statuses | load.results.errors
@@ -216,6 +230,7 @@ def test_a_deploy_with_an_app_host_down_keeps_serving_and_the_host_catches_up(la
 
 
 def test_a_release_that_never_gets_healthy_is_rolled_back(lab) -> None:
+    release = running_release()
     build_broken_release()
     with Load(connections=8) as load:
         result = run(
@@ -235,18 +250,20 @@ def test_a_release_that_never_gets_healthy_is_rolled_back(lab) -> None:
     # app1 left the rotation, was rolled back and rejoined; app2 was never touched.
     assert drained_hosts(result.stdout) == ["app1"]
     assert failed == 0, load.results.statuses | load.results.errors
-    assert versions_by_replica(60) == {replica: "2.0.0" for replica in REPLICAS}
+    assert versions_by_replica(60) == {replica: release for replica in REPLICAS}
     names = node("app1", "docker", "ps", "--all", "--format", "{{.Names}}").stdout.split()
     assert sorted(names) == ["app-1", "app-2", "app-3"]
 
 
-# Last: back to 1.0.0, both hosts drained in turn.
+# Last: make deploy back to the release the lab had, both hosts drained in turn.
 def test_rolling_redeploy_under_load_loses_nothing(lab) -> None:
+    release = other_release()
     started = time.monotonic()
     with Load(connections=8) as load:
-        recap = run("ansible-playbook", "playbook.yml", env=lab_env(2), timeout=1200).stdout
-    print(f"\nrollout back to 1.0.0: {time.monotonic() - started:.0f} s")
-    assert drained_hosts(recap) == ["app1", "app2"]  # both, one after the other
+        out = run("make", "deploy", f"APP_VERSION={release}", env=lab_env(2), timeout=1200).stdout
+    print(f"\nmake deploy APP_VERSION={release}: {time.monotonic() - started:.0f} s")
+    assert drained_hosts(out) == ["app1", "app2"]  # both, one after the other
     assert load.results.failed == 0, load.results.statuses | load.results.errors
-    assert set(versions_by_replica(30).values()) == {"1.0.0"}
-    assert set(balancer_answers(60)) == REPLICAS
+    assert f"Release by host: app1 {release}, app2 {release}" in " ".join(out.split())
+    assert set(versions_by_replica(30).values()) == {release}
+    assert_rotation(["app1", "app2"], 3, 8001)
