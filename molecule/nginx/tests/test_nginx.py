@@ -254,25 +254,24 @@ def test_the_ca_key_stays_on_the_controller_readable_by_its_owner_only(host) -> 
     assert (key.user, key.mode) == ("root", 0o600)
 
 
-def test_a_redirect_to_https_on_request_and_the_certificates_never_remade(host) -> None:
+def test_a_redirect_to_https_and_the_users_own_certificate_then_the_lab_ones_never_remade(
+    host, tmp_path: Path
+) -> None:
+    # One run turns on both, one run turns both off: the lab CA and the balancer's certificate
+    # from it are served again as they were, never made anew.
     made = {path: path.read_bytes() for path in LAB_CA.rglob("*") if path.is_file()}
+    cert, key = write_self_signed(tmp_path, "own.example", addresses=("127.0.0.1",))
+    own = {
+        "nginx_tls_redirect": True,
+        "nginx_tls_certificate": str(cert),
+        "nginx_tls_certificate_key": str(key),
+    }
     try:
-        assert sum(changed(playbook("converge.yml", "-e", "nginx_tls_redirect=true")).values()) > 0
+        assert sum(changed(playbook("converge.yml", "-e", json.dumps(own))).values()) > 0
         out = host.check_output(f"curl -sS -o /dev/null -D - {BALANCER}/api/whoami?x=1")
         assert out.startswith("HTTP/1.1 301")
         assert "location: https://127.0.0.1:7443/api/whoami?x=1" in out.lower()
         assert "Active connections" in host.check_output(f"curl -fsS {BALANCER}/nginx_status")
-    finally:
-        assert sum(changed(playbook("converge.yml")).values()) > 0
-    assert whoami(host)["replica"] in BACKENDS
-    assert {path: path.read_bytes() for path in LAB_CA.rglob("*") if path.is_file()} == made
-
-
-def test_the_users_own_certificate_is_served(host, tmp_path: Path) -> None:
-    cert, key = write_self_signed(tmp_path, "own.example", addresses=("127.0.0.1",))
-    own = {"nginx_tls_certificate": str(cert), "nginx_tls_certificate_key": str(key)}
-    try:
-        assert sum(changed(playbook("converge.yml", "-e", json.dumps(own))).values()) > 0
         host.ansible("copy", f"src={cert} dest=/root/own.crt mode=0644", check=False)
         out = host.check_output(
             "curl -fsS --cacert /root/own.crt -o /dev/null -w '%{http_version}' "
@@ -281,8 +280,10 @@ def test_the_users_own_certificate_is_served(host, tmp_path: Path) -> None:
         assert out == "2"
     finally:
         assert sum(changed(playbook("converge.yml")).values()) > 0
+    assert whoami(host)["replica"] in BACKENDS
     served = host.check_output(
         "openssl s_client -connect 127.0.0.1:7443 </dev/null 2>/dev/null"
         " | openssl x509 -noout -subject"
     )
     assert "molecule-balancer" in served
+    assert {path: path.read_bytes() for path in LAB_CA.rglob("*") if path.is_file()} == made
