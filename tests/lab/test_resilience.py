@@ -170,15 +170,16 @@ def running_release() -> str:
     return release
 
 
-def other_release() -> str:
-    """The release the lab does not run: 1.0.0 and 2.0.0 take turns, whichever the earlier
-    tests left running (test_changes leaves 2.0.0; a lab of its own starts on 1.0.0)."""
-    return "1.0.0" if running_release() == "2.0.0" else "2.0.0"
+def other_release(release: str) -> str:
+    """1.0.0 and 2.0.0 take turns, from whichever the earlier tests left running (test_changes
+    leaves 2.0.0; a lab of its own starts on 1.0.0)."""
+    return "1.0.0" if release == "2.0.0" else "2.0.0"
 
 
 # Then the redeploys: from here on the lab runs the other release.
 def test_a_deploy_with_an_app_host_down_keeps_serving_and_the_host_catches_up(lab) -> None:
-    old, new = running_release(), other_release()
+    old = running_release()
+    new = other_release(old)
     run("scripts/images", env={**os.environ, "APP_VERSION": new}, timeout=900)
     new_version = {**lab_env(2), "APP_VERSION": new}
     # A lost host costs no request and no wait: nginx gives each dead server one 250 ms connect,
@@ -257,7 +258,7 @@ def test_a_release_that_never_gets_healthy_is_rolled_back(lab) -> None:
 
 # Last: make deploy back to the release the lab had, both hosts drained in turn.
 def test_rolling_redeploy_under_load_loses_nothing(lab) -> None:
-    release = other_release()
+    release = other_release(running_release())
     started = time.monotonic()
     with Load(connections=8) as load:
         out = run("make", "deploy", f"APP_VERSION={release}", env=lab_env(2), timeout=1200).stdout
