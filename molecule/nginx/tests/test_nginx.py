@@ -67,6 +67,11 @@ def changed(result: subprocess.CompletedProcess) -> dict[str, int]:
     }
 
 
+def said(result: subprocess.CompletedProcess) -> str:
+    """What a run printed, its lines unfolded."""
+    return " ".join((result.stdout + result.stderr).split())
+
+
 def upstream_files(host) -> list[str]:
     return host.check_output(f"ls {UPSTREAM}").split()
 
@@ -109,8 +114,64 @@ def test_a_server_line_nginx_rejects_never_lands(host) -> None:
         "host.yml", "--limit", "molecule-backend2", "-e", "app_advertise_address=nowhere.invalid"
     )
     assert bad.returncode != 0
-    assert "failed to validate" in bad.stdout + bad.stderr
+    assert "nginx -t rejects the new servers, so nothing was changed" in said(bad)
     assert host.check_output(f"cat {UPSTREAM}/*.conf") == before
+    assert set(answers(host, 60)) == BACKENDS
+
+
+def test_a_rotation_the_whole_check_rejects_is_put_back(host) -> None:
+    # The new lines are good on their own; a broken file beside them fails the whole nginx -t.
+    stray = f"{UPSTREAM}/999-stray.conf"
+    host.check_output(f"echo 'server nowhere.invalid:1;' > {stray}")
+    try:
+        before = host.check_output(f"cat {UPSTREAM}/0*.conf")
+        bad = playbook("host.yml", "--limit", "molecule-backend2", "-e", "app_port_base=8011")
+        assert bad.returncode != 0
+        assert "the files that were there are back" in said(bad)
+        assert host.check_output(f"cat {UPSTREAM}/0*.conf") == before
+    finally:
+        host.check_output(f"rm -f {stray}")
+    assert set(answers(host, 60)) == BACKENDS
+
+
+def test_a_change_waits_for_another_runs_lock(host) -> None:
+    holder = host.run(
+        "systemd-run --unit lab-lock-holder flock /run/lock/flask-lb-lab-rotation.lock sleep 60"
+    )
+    assert holder.rc == 0, holder.stderr
+    try:
+        waited = playbook(
+            "host.yml",
+            "--limit",
+            "molecule-backend2",
+            "-e",
+            "lab_out=true",
+            "-e",
+            "nginx_rotation_lock_timeout=2",
+        )
+    finally:
+        host.run("systemctl stop lab-lock-holder")
+    assert waited.returncode != 0
+    assert "Another run has been changing the balancer's rotation" in said(waited)
+    assert len([name for name in upstream_files(host) if "backend2" in name]) == 3
+
+
+def test_a_host_cannot_leave_where_no_other_server_answers(host) -> None:
+    backend2 = testinfra.get_host(
+        "ansible://molecule-backend2", ansible_inventory=os.environ["MOLECULE_INVENTORY_FILE"]
+    )
+    backend2.check_output("systemctl stop 'molecule-backend@*'")
+    try:
+        refused = playbook("host.yml", "--limit", "molecule-backend", "-e", "lab_out=true")
+    finally:
+        backend2.check_output(
+            "systemctl start molecule-backend@8001 molecule-backend@8002 molecule-backend@8003"
+        )
+    assert refused.returncode != 0
+    assert "no server that answers /healthz now, so nothing was changed" in said(refused)
+    assert (
+        len([name for name in upstream_files(host) if name.endswith("-molecule-backend.conf")]) == 3
+    )
     assert set(answers(host, 60)) == BACKENDS
 
 
@@ -196,7 +257,7 @@ def test_a_config_nginx_rejects_never_replaces_the_running_one(host) -> None:
     # Passes the argument spec (a string), but nginx -t rejects it.
     bad = playbook("converge.yml", "-e", "nginx_client_max_body_size=lots")
     assert bad.returncode != 0
-    assert "failed to validate" in bad.stdout + bad.stderr
+    assert "failed to validate" in said(bad)
     assert host.file("/etc/nginx/nginx.conf").sha256sum == before
     assert whoami(host)["replica"] in BACKENDS
 
