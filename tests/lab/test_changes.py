@@ -213,7 +213,7 @@ def test_check_mode_reports_a_change_and_changes_nothing(lab) -> None:
     print(f"\n--check --diff: {load.results.total} requests, {load.results.failed} failed")
     assert all(c["failed"] == 0 for c in recap(log).values())
     assert all(recap(log)[host]["changed"] > 0 for host in ADDRESSES)
-    assert "item=app-4 on port 8004" in log and "item=004-app2.conf" in log
+    assert "item=app-4 on port 8004" in log and "upstream/004-app2.conf" in log
     assert load.results.failed == 0, load.results.statuses | load.results.errors
     assert untouched_since(marker) == before
     assert {get_json(f"{BALANCER}/api/whoami")["version"] for _ in range(12)} == {"1.0.0"}

@@ -13,6 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from typing import NoReturn
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -151,15 +152,6 @@ def lock(module: AnsibleModule, handle: int) -> None:
 
 
 def main() -> None:
-    # Released on every way out: the interpreter may live on for later tasks (mitogen).
-    handle = os.open(LOCK, os.O_CREAT | os.O_RDWR, 0o600)
-    try:
-        change(handle)
-    finally:
-        os.close(handle)
-
-
-def change(handle: int) -> None:
     module = AnsibleModule(
         argument_spec={
             "path": {"type": "path", "required": True},
@@ -172,13 +164,23 @@ def change(handle: int) -> None:
         },
         supports_check_mode=True,
     )
+    if not os.path.isdir(module.params["path"]):  # no balancer set up here yet
+        module.exit_json(changed=False, present=False, written=[], removed=[], servers=[])
+    if module.params["servers"] is None or module.check_mode:  # nothing changes: no lock
+        rotate(module)
+    # Released on every way out: the interpreter may live on for later tasks (mitogen).
+    handle = os.open(LOCK, os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        lock(module, handle)
+        rotate(module)
+    finally:
+        os.close(handle)
+
+
+def rotate(module: AnsibleModule) -> NoReturn:
     path, wanted, hosts = module.params["path"], module.params["servers"], module.params["hosts"]
     who = ", ".join(hosts) if hosts is not None else "every host"
     result: dict = {"changed": False, "written": [], "removed": [], "servers": []}
-    if not os.path.isdir(path):  # no balancer set up here yet
-        module.exit_json(present=False, **result)
-    if wanted is not None and not module.check_mode:
-        lock(module, handle)
     before = read(path)
     after = dict(before)
     if wanted is not None:
