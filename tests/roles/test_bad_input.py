@@ -100,6 +100,17 @@ BAD_INPUTS = [
         },
         "nginx_server_name must be a host name",
     ),
+    *(
+        (
+            "nginx",
+            {
+                "nginx_upstream_servers": [{"address": "127.0.0.1", "port": 8001}],
+                "nginx_status_path": path,
+            },
+            "nginx_status_path a path below /",
+        )
+        for path in ("/s { return 200 x; } location = /t", "/")
+    ),
     (
         "nginx",
         {

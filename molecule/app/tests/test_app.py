@@ -44,17 +44,17 @@ def test_each_replica_has_its_own_identity(host) -> None:
 
 
 def test_replicas_are_hardened_and_not_root(host) -> None:
+    user = host.ansible.get_variables()["app_user"]
     for container in app_containers(host):
         config, hostconfig = container["Config"], container["HostConfig"]
-        assert config["User"] == "10001:10001"  # app_user
+        assert config["User"] == user
         assert hostconfig["PidsLimit"] == 128  # app_pids_limit
         assert hostconfig["ReadonlyRootfs"] is True
         assert hostconfig["CapDrop"] == ["ALL"]
         assert "no-new-privileges" in hostconfig["SecurityOpt"]
         assert hostconfig["Memory"] > 0
         assert hostconfig["RestartPolicy"]["Name"] == "unless-stopped"
-        uid = host.check_output(f"docker exec {container['Id']} id -u")
-        assert uid != "0"
+        assert host.check_output(f"docker exec {container['Id']} id -u") == user.split(":")[0]
 
 
 def container_state(host, name: str) -> str:
