@@ -60,6 +60,13 @@ def test_series_name_their_host_and_replica(host) -> None:
     assert series["metric"]["host"] == "molecule-replica"
     assert series["metric"]["replica"] == "molecule-replica-r1"
     assert series["value"][1] == "42"
+    assert not [name for name in series["metric"] if name.startswith("exported_")]
+    # A target cannot speak for another host: the inventory's labels win over its own.
+    [forged] = query(host, "app_forged_total")
+    assert (forged["metric"]["host"], forged["metric"]["replica"]) == (
+        "molecule-replica",
+        "molecule-replica-r1",
+    )
     assert query(host, 'nginx_up{job="nginx"}')[0]["value"][1] == "1"
 
 
