@@ -10,6 +10,9 @@ import pytest
 from certs import write_key, write_self_signed
 from helpers import ROOT, run
 
+# The nginx role needs an upstream server before it gets to the setting under test.
+ONE_SERVER = {"nginx_upstream_servers": [{"address": "127.0.0.1", "port": 8001}]}
+
 # (role, extra vars, what the error must say)
 BAD_INPUTS = [
     ("docker", {"docker_install_source": "snap"}, "docker_install_source"),
@@ -79,7 +82,7 @@ BAD_INPUTS = [
     (
         "nginx",
         {
-            "nginx_upstream_servers": [{"address": "127.0.0.1", "port": 8001}],
+            **ONE_SERVER,
             "nginx_security_headers": {"X-Evil": 'x" always; return 200 "pwned'},
         },
         "values free of quotes",
@@ -87,7 +90,7 @@ BAD_INPUTS = [
     (
         "nginx",
         {
-            "nginx_upstream_servers": [{"address": "127.0.0.1", "port": 8001}],
+            **ONE_SERVER,
             "nginx_security_headers": {"X-Back": "a\\b"},
         },
         "values free of quotes",
@@ -95,7 +98,7 @@ BAD_INPUTS = [
     (
         "nginx",
         {
-            "nginx_upstream_servers": [{"address": "127.0.0.1", "port": 8001}],
+            **ONE_SERVER,
             "nginx_server_name": "lab; return 200",
         },
         "nginx_server_name must be a host name",
@@ -104,7 +107,7 @@ BAD_INPUTS = [
         (
             "nginx",
             {
-                "nginx_upstream_servers": [{"address": "127.0.0.1", "port": 8001}],
+                **ONE_SERVER,
                 "nginx_status_path": path,
             },
             "nginx_status_path a path below /",
@@ -114,7 +117,7 @@ BAD_INPUTS = [
     (
         "nginx",
         {
-            "nginx_upstream_servers": [{"address": "127.0.0.1", "port": 8001}],
+            **ONE_SERVER,
             "nginx_upstream_keepalive": -1,
         },
         "may not be negative",
@@ -191,8 +194,7 @@ def certificate_cases(tmp: Path) -> dict[str, tuple[dict, str]]:
 )
 def test_nginx_refuses_a_bad_certificate(case: str, tmp_path: Path) -> None:
     extra_vars, message = certificate_cases(tmp_path)[case]
-    servers = {"nginx_upstream_servers": [{"address": "127.0.0.1", "port": 8001}]}
-    result = apply_role("nginx", {**servers, **extra_vars})
+    result = apply_role("nginx", {**ONE_SERVER, **extra_vars})
     output = result.stdout + result.stderr
     assert result.returncode != 0, output[-2000:]
     assert " ".join(message.split()) in " ".join(output.split()), output[-2000:]

@@ -78,6 +78,11 @@ def said(result: subprocess.CompletedProcess) -> str:
     return " ".join((result.stdout + result.stderr).split())
 
 
+def body_line(pem: Path) -> str:
+    """A line of a PEM file's body: found in an output, the file's content was printed."""
+    return pem.read_text().splitlines()[1]
+
+
 def upstream_files(host) -> list[str]:
     return host.check_output(f"ls {UPSTREAM}").split()
 
@@ -312,7 +317,7 @@ def test_the_ca_key_stays_on_the_controller_readable_by_its_owner_only(host) -> 
     assert (LAB_CA / "tls").stat().st_mode & 0o777 == 0o700
     for key in ("ca.key", "molecule-balancer.key"):
         assert (LAB_CA / "tls" / key).stat().st_mode & 0o777 == 0o600, key
-    ca_key = (LAB_CA / "tls/ca.key").read_text().splitlines()[1]
+    ca_key = body_line(LAB_CA / "tls/ca.key")
     assert host.run(f"grep -rlF -- '{ca_key}' /etc /root /tmp").stdout == ""
     key = host.file("/etc/nginx/flask-lb-lab/tls/server.key")
     assert (key.user, key.mode) == ("root", 0o600)
@@ -331,11 +336,11 @@ def test_a_redirect_to_https_and_the_users_own_certificate_then_the_lab_ones_nev
         "nginx_tls_certificate_key": str(key),
     }
     # --diff, as the README recommends: no key's body in what a run prints.
-    lab_key = (LAB_CA / "tls/molecule-balancer.key").read_text().splitlines()[1]
+    lab_key = body_line(LAB_CA / "tls/molecule-balancer.key")
     try:
         run = playbook("converge.yml", "--diff", "-e", json.dumps(own))
         assert sum(changed(run).values()) > 0
-        assert key.read_text().splitlines()[1] not in said(run)
+        assert body_line(key) not in said(run)
         out = host.check_output(f"curl -sS -o /dev/null -D - {BALANCER}/api/whoami?x=1")
         assert out.startswith("HTTP/1.1 301")
         assert "location: https://127.0.0.1:7443/api/whoami?x=1" in out.lower()

@@ -151,6 +151,10 @@ def lock(module: AnsibleModule, handle: int) -> None:
             time.sleep(0.2)
 
 
+def unchanged() -> dict:
+    return {"changed": False, "written": [], "removed": [], "servers": []}
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -165,7 +169,7 @@ def main() -> None:
         supports_check_mode=True,
     )
     if not os.path.isdir(module.params["path"]):  # no balancer set up here yet
-        module.exit_json(changed=False, present=False, written=[], removed=[], servers=[])
+        module.exit_json(present=False, **unchanged())
     if module.params["servers"] is None or module.check_mode:  # nothing changes: no lock
         rotate(module)
     # Released on every way out: the interpreter may live on for later tasks (mitogen).
@@ -180,7 +184,7 @@ def main() -> None:
 def rotate(module: AnsibleModule) -> NoReturn:
     path, wanted, hosts = module.params["path"], module.params["servers"], module.params["hosts"]
     who = ", ".join(hosts) if hosts is not None else "every host"
-    result: dict = {"changed": False, "written": [], "removed": [], "servers": []}
+    result = unchanged()
     before = read(path)
     after = dict(before)
     if wanted is not None:
