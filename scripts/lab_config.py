@@ -50,7 +50,7 @@ def app_host_count(table: Mapping[str, Any], env: Mapping[str, str]) -> int:
 
 def app_version(env: Mapping[str, str] = os.environ) -> str:
     """The release the app hosts run: an image tag, which also names a file
-    (.lab/images/app_VERSION.tar). Apart from config(): a bad one stops no `vagrant destroy`."""
+    (.lab/images/app_VERSION.tar.gz). Apart from config(): a bad one stops no `vagrant destroy`."""
     if env.get("APP_VERSION"):
         name, raw = "APP_VERSION", env["APP_VERSION"]
     elif SAVED_APP_VERSION.exists():

@@ -187,6 +187,17 @@ def assert_rotation(hosts: list[str], replicas: int, port_base: int) -> None:
 BROKEN_RELEASE = "broken"
 
 
+def save_archive(image: str, version: str) -> None:
+    """Save image where the app role loads version from, as `make images` does (gzipped, its ID
+    beside it)."""
+    archive = ROOT / f".lab/images/app_{version}.tar.gz"
+    save = 'docker save "$1" | gzip -1 >"$2"'
+    run("bash", "-o", "pipefail", "-c", save, "-", image, str(archive))
+    (archive.parent / f"{archive.name}.id").write_text(
+        run("docker", "image", "inspect", "--format", "{{.Id}}", image).stdout
+    )
+
+
 def build_broken_release() -> None:
     """flask-lb-lab/app:broken, whose /healthz answers 500, saved where the app role loads from."""
     dockerfile = "\n".join([
@@ -200,4 +211,4 @@ def build_broken_release() -> None:
     ])  # fmt: skip
     image = f"flask-lb-lab/app:{BROKEN_RELEASE}"
     run("docker", "build", "--quiet", "--tag", image, "-", input=dockerfile, timeout=300)
-    run("docker", "save", "--output", str(ROOT / f".lab/images/app_{BROKEN_RELEASE}.tar"), image)
+    save_archive(image, BROKEN_RELEASE)

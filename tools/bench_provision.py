@@ -91,6 +91,20 @@ def worktree(ref: str) -> Path:
     return path
 
 
+def archives() -> None:
+    """Both releases built, and their archives also as the old tree may read them: trees before
+    the gzipped archive read .lab/images/app_VERSION.tar (and .tar.id), from the shared .lab."""
+    images = ROOT / ".lab/images"
+    for version in ("1.0.0", "2.0.0"):
+        run(ROOT, "scripts/images", APP_VERSION=version)
+        image_id = (images / f"app_{version}.tar.gz.id").read_text()
+        plain = images / f"app_{version}.tar"
+        plain_id = images / f"app_{version}.tar.id"
+        if not plain.exists() or not plain_id.exists() or plain_id.read_text() != image_id:
+            run(ROOT, "docker", "save", "--output", str(plain), f"flask-lb-lab/app:{version}")
+            plain_id.write_text(image_id)
+
+
 def warm_rounds(trees: dict[str, Path], rounds: int, app_hosts: int) -> dict:
     """Each timed run follows an untimed one of the same tree: trees whose roles render a file
     differently (an nginx setting) would otherwise rewrite it each time they take turns."""
@@ -152,7 +166,6 @@ def deploy_rounds(trees: dict[str, Path], rounds: int) -> dict:
     `ansible-playbook playbook.yml -e app_version=X` (what make deploy runs once the image is
     built) under 8 connections at 100 requests/s; a plain untimed run of that tree first puts
     its own configuration on the lab, so the timed run changes the release alone."""
-    run(ROOT, "scripts/images", APP_VERSION="2.0.0", timeout=1800)  # both releases built
     raw: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
     deploy_args, release = ("ansible-playbook", "playbook.yml", "-e"), "1.0.0"
     for index in range(rounds):
@@ -439,6 +452,7 @@ def main() -> None:
         write(json.loads((RESULTS / "provision.json").read_text()))
         return
     trees = {"old": worktree(args.old), "new": ROOT}
+    archives()
     old = trees["old"].name.removeprefix("old-")
     changes = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench/results")
     dirty = " + uncommitted changes" if changes else ""

@@ -25,6 +25,7 @@ from lab_helpers import (
     provision_log,
     recap,
     running_replicas,
+    save_archive,
     upstream_text,
     vagrant,
     versions_by_replica,
@@ -94,16 +95,18 @@ def test_an_engine_setting_and_an_image_rebuilt_under_the_same_tag_roll_out_drai
     engine = json.dumps({"docker_daemon_defaults": ENGINE_DEFAULTS})
     inventory_size = log_max_size("app1")
     assert inventory_size != "20m"
-    tag, archive = "flask-lb-lab/app:1.0.0", ROOT / ".lab/images/app_1.0.0.tar"
+    tag, archive = "flask-lb-lab/app:1.0.0", ROOT / ".lab/images/app_1.0.0.tar.gz"
+    archive_id = archive.with_name(f"{archive.name}.id")
     original = docker("image", "inspect", "--format", "{{.Id}}", tag)
-    shutil.copy2(archive, tmp_path / "original.tar")
+    shutil.copy2(archive, tmp_path / "original.tar.gz")
+    shutil.copy2(archive_id, tmp_path / "original.id")
     dockerfile = f"FROM {tag}\nLABEL lab.rebuilt={time.time_ns()}\n"
     run("docker", "build", "--quiet", "--tag", tag, "-", input=dockerfile, timeout=300)
     rebuilt = docker("image", "inspect", "--format", "{{.Id}}", tag)
     assert rebuilt != original
     started = {host: engine_started(host) for host in ADDRESSES}
     try:
-        docker("save", "--output", str(archive), tag, timeout=300)
+        save_archive(tag, "1.0.0")
         assert changed_under_load(engine) > 0
         started = assert_engines_restarted_one_at_a_time(started)
         assert {log_max_size(host) for host in ADDRESSES} == {"20m"}
@@ -113,7 +116,8 @@ def test_an_engine_setting_and_an_image_rebuilt_under_the_same_tag_roll_out_drai
         assert all(counters["changed"] == 0 for counters in provision(engine, app_hosts=2).values())
     finally:
         docker("tag", original, tag)
-        shutil.copy2(tmp_path / "original.tar", archive)
+        shutil.copy2(tmp_path / "original.tar.gz", archive)
+        shutil.copy2(tmp_path / "original.id", archive_id)
     # Back to the inventory's engine settings and the original image, under load.
     assert changed_under_load() > 0
     assert_engines_restarted_one_at_a_time(started)
@@ -255,7 +259,7 @@ def test_a_lone_app_host_deploys_beside_its_replicas(lab) -> None:
     ).stdout.split()
     assert sorted(tags) == ["1.0.0", "2.0.0"]
     archives = node("app1", "ls", "/var/cache/flask-lb-lab").stdout.split()
-    assert sorted(archives) == ["app_1.0.0.tar", "app_2.0.0.tar"]
+    assert sorted(archives) == ["app_1.0.0.tar.gz", "app_2.0.0.tar.gz"]
     # A run of another release stopped (its controller killed) once app1 serves from its standby
     # replicas, under load: make status says so. The next plain run puts the replicas back in
     # rotation on the release make deploy set (desired state: neither the stopped run's nor

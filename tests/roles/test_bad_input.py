@@ -52,6 +52,11 @@ BAD_INPUTS = [
     ("app", {"app_replicas": 2, "app_ports": [8001, 8001]}, "no two replicas may share a port"),
     ("app", {"app_image_source": "ftp"}, "app_image_source"),
     ("app", {"app_image_archive": "/nonexistent/app.tar"}, "make images"),
+    # An archive there (any file will do), its image ID not: given, or in a missing ARCHIVE.id.
+    *(
+        ("app", {"app_image_archive": str(ROOT / "README.md"), **id_}, "app_image_archive_id must")
+        for id_ in ({"app_image_archive_id": "sha256:ab12"}, {})
+    ),
     ("firewall", {"firewall_open_tcp_ports": [22, 70000]}, "must be ports within 1-65535"),
     (
         "firewall",

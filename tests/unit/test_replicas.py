@@ -1,15 +1,11 @@
-"""One definition of a host's replicas (filter_plugins/lab_replicas.py), in Python and Ansible;
-the image ID of an archive (lab_images.py)."""
+"""One definition of a host's replicas (filter_plugins/lab_replicas.py), in Python and Ansible."""
 
-import io
 import json
 import os
 import sys
-import tarfile
 
 import yaml
 from helpers import ROOT, run
-from lab_images import docker_archive_image_id
 from lab_replicas import app_replicas, app_upstream, static_upstream
 
 
@@ -83,15 +79,3 @@ def test_ansible_computes_the_same_upstream_from_the_vagrant_inventory() -> None
         ("app1-r2", "192.168.56.11", 9002),
     ]
     assert len(upstream) == 9
-
-
-def test_the_image_id_of_an_archive(tmp_path) -> None:
-    for config in ("ab12.json", "blobs/sha256/ab12"):
-        path = tmp_path / "app.tar"
-        with tarfile.open(path, "w") as archive:
-            data = json.dumps([{"Config": config, "RepoTags": ["a:1"], "Layers": []}]).encode()
-            info = tarfile.TarInfo("manifest.json")
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-        assert docker_archive_image_id(str(path)) == "sha256:ab12"
-        path.unlink()
