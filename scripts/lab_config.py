@@ -7,6 +7,7 @@
     scripts/lab_config.py app-version the release the app hosts run (APP_VERSION, else the one
                                       the last `make deploy` rolled out in .lab/app-version, else
                                       lab.yml's)
+    scripts/lab_config.py docker-network  the lab network's name under Vagrant's docker provider
 
 A bad knob exits 2 with one line: "error: LAB_APP_HOSTS must be ...".
 """
@@ -115,11 +116,17 @@ def config(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
     return {"machines": machines, "vm": vm, "libvirt_driver": driver}
 
 
+def docker_network(machines: list[dict[str, Any]]) -> str:
+    """The name Vagrant's docker provider gives the lab network: its /24, from any machine's ip."""
+    return f"vagrant_network_{machines[0]['ip'].rsplit('.', 1)[0]}.0/24"
+
+
 def main(argv: list[str]) -> int:
     commands = {
         "json": lambda: json.dumps(config()),
         "app-hosts": lambda: str(sum(m["group"] == "app" for m in config()["machines"])),
         "app-version": app_version,
+        "docker-network": lambda: docker_network(config()["machines"]),
     }
     if len(argv) != 2 or argv[1] not in commands:
         print(__doc__, file=sys.stderr)

@@ -8,9 +8,12 @@ from collections import Counter
 
 from ansible_recap import recap
 from helpers import ROOT, get_json, run
+from lab_config import config, docker_network
 from loadtest import Results, report, run_load
 
 BALANCER = "http://127.0.0.1:7151"
+# The lab's network under the docker provider (another Vagrant project's is not the lab's).
+LAB_NETWORK = docker_network(config({})["machines"])
 
 
 def lab_env(app_hosts: int) -> dict[str, str]:
@@ -83,9 +86,9 @@ def lab_leftovers() -> dict[str, list[str]]:
         "containers": docker(
             "ps", "--all", "--format", "{{.Names}}", "--filter", "name=flask-lb-lab-"
         ),
-        "networks": docker(
-            "network", "ls", "--format", "{{.Name}}", "--filter", "name=vagrant_network"
-        ),
+        "networks": [
+            name for name in docker("network", "ls", "--format", "{{.Name}}") if name == LAB_NETWORK
+        ],
     }
 
 

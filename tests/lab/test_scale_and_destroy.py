@@ -4,7 +4,15 @@ import time
 
 import pytest
 from helpers import run
-from lab_helpers import assert_even_split, balancer_answers, lab_leftovers, provision, vagrant
+from lab_helpers import (
+    LAB_NETWORK,
+    assert_even_split,
+    balancer_answers,
+    lab_env,
+    lab_leftovers,
+    provision,
+    vagrant,
+)
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -24,3 +32,21 @@ def test_destroy_leaves_nothing_behind(lab) -> None:
     assert lab_leftovers() == {"containers": [], "networks": []}
     volumes_after = set(run("docker", "volume", "ls", "--quiet").stdout.split())
     assert volumes_after <= lab["volumes_before"], volumes_after - lab["volumes_before"]
+
+
+def test_lab_destroy_removes_a_left_network_and_no_other_projects(lab) -> None:
+    # An interrupted `vagrant up` can leave the lab network behind with no machine; scripts/lab
+    # destroy removes it, and leaves another Vagrant project's (docker names both
+    # vagrant_network_*). Vagrant's own destroy of running machines removes every unused
+    # vagrant_network_*: so the machines go first, as after an interrupted run.
+    vagrant("destroy", "--force", app_hosts=3)
+    other = "vagrant_network_10.213.7.0/24"
+    run("docker", "network", "create", "--subnet", LAB_NETWORK.removeprefix("vagrant_network_"),
+        LAB_NETWORK)  # fmt: skip
+    run("docker", "network", "create", "--subnet", "10.213.7.0/24", other)
+    try:
+        run("scripts/lab", "destroy", env=lab_env(3), timeout=600)
+        assert lab_leftovers()["networks"] == []
+        assert other in run("docker", "network", "ls", "--format", "{{.Name}}").stdout.split()
+    finally:
+        run("docker", "network", "rm", other, check=False)
