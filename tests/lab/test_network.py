@@ -99,6 +99,9 @@ def test_after_a_reboot_the_rules_are_in_place_before_the_replicas(lab) -> None:
         for unit in ("lab-firewall", "docker")
     }
     assert 0 < started["lab-firewall"] <= started["docker"], started
+    # And the engine requires them: where they fail to load, it does not start (molecule/firewall).
+    requires = node("app1", "systemctl", "show", "docker", "-p", "Requires").stdout
+    assert "lab-firewall.service" in requires.split("=", 1)[1].split()
     wait_for(lambda: curl_from("balancer", "http://192.168.56.11:8001/healthz"), 90, "app1-r1")
     assert not curl_from("app2", "http://192.168.56.11:8001/healthz")
     wait_for(lambda: len(balancer_answers(60)) == 6, 90, "all six replicas in rotation")

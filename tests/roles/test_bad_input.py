@@ -73,6 +73,11 @@ BAD_INPUTS = [
     ),
     (
         "firewall",
+        {"firewall_restricted_tcp_ports": [9100], "firewall_restricted_sources": ["monitor.lab"]},
+        "refused: monitor.lab",
+    ),
+    (
+        "firewall",
         {"firewall_restricted_tcp_ports": [9100]},
         "needs firewall_restricted_sources",
     ),

@@ -69,7 +69,7 @@ def rules(host, tool: str = "iptables") -> str:
 
 def test_ipv6_gets_the_same_policy(host) -> None:
     v4 = host.check_output("iptables -S LAB-INPUT").replace("-p icmp", "-p ipv6-icmp")
-    # A source given by host name resolves to IPv4 alone, so only rules.v4 lets it through.
+    # An IPv4 source belongs in rules.v4 alone, so only rules.v4 lets it through.
     v4_without_sources = [line for line in v4.splitlines() if " -s " not in line]
     assert host.check_output("ip6tables -S LAB-INPUT").splitlines() == v4_without_sources
     assert "-A INPUT -j LAB-INPUT" in rules(host, "ip6tables")
@@ -81,13 +81,13 @@ def test_the_rules_are_in_place_before_docker_starts(host) -> None:
 
 
 def test_a_bad_source_changes_no_rule(host) -> None:
-    # Passes the first checks (a host name), but iptables cannot resolve it: refused whole.
+    # Passes the first checks (an address), but iptables refuses its mask: refused whole.
     before = rules(host)
     result = converge(
         {
             "firewall_open_tcp_ports": [22, 7151, 9999],
             "firewall_docker_published_ports": [8001],
-            "firewall_docker_allowed_sources": ["10.0.0.1", "nowhere.invalid"],
+            "firewall_docker_allowed_sources": ["10.0.0.1", "10.0.0.2/33"],
         }
     )
     assert result.returncode != 0
@@ -111,14 +111,29 @@ def test_a_rule_that_fails_midway_leaves_the_rules_in_force(host) -> None:
     host.check_output("cp /etc/lab-firewall/rules.v4 /root/rules.v4.good")
     host.check_output(f"echo {encoded} | base64 -d > /etc/lab-firewall/rules.v4")
     try:
-        assert host.run("systemctl restart lab-firewall").rc != 0
+        assert host.run("systemctl reload lab-firewall").rc != 0
         assert rules(host) == before
         assert not reaches(9999)
         assert reaches(7151)
     finally:
         host.check_output("cp /root/rules.v4.good /etc/lab-firewall/rules.v4")
-        host.check_output("systemctl restart lab-firewall")
+        host.check_output("systemctl reload lab-firewall")
     assert rules(host) == before
+
+
+def test_the_engine_does_not_start_without_its_rules(host) -> None:
+    # Rules that fail to load (a chain that does not exist): the engine's unit does not start.
+    host.check_output("cp /etc/lab-firewall/rules.v4 /root/rules.v4.good")
+    host.check_output(
+        "printf '*filter\\n-A NO-SUCH-CHAIN -j DROP\\nCOMMIT\\n' >/etc/lab-firewall/rules.v4"
+    )
+    try:
+        assert host.run("systemctl restart docker").rc != 0
+        assert host.run("systemctl is-active docker").stdout.strip() != "active"
+    finally:
+        host.check_output("cp /root/rules.v4.good /etc/lab-firewall/rules.v4")
+        host.check_output("systemctl start docker")
+    assert host.service("docker").is_running
 
 
 def test_rules_come_back_after_a_reboot(host) -> None:
