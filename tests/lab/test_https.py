@@ -9,7 +9,7 @@ import warnings
 import pytest
 from certs import write_self_signed
 from helpers import ROOT, run
-from lab_helpers import balancer_answers, lab_env
+from lab_helpers import balancer_answers, lab_env, provision
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 CA = ROOT / ".lab/ca.crt"
@@ -89,3 +89,18 @@ def test_a_bad_certificate_is_refused_before_any_host_changes(lab, tmp_path) -> 
     plays = re.findall(r"^PLAY \[(.*)\]", output, re.MULTILINE)
     assert plays == ["Check every setting before any host changes"], plays
     assert len(balancer_answers(12)) >= 1
+
+
+def test_a_redirect_to_https_passes_the_runs_own_check(lab) -> None:
+    # nginx_tls_redirect: the run checks the balancer by its redirect (following it would meet a
+    # certificate the controller need not trust), and 7151 answers 301 to HTTPS; a plain run
+    # undoes it.
+    answer = ("curl", "-sS", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}",
+              "http://127.0.0.1:7151/api/whoami")  # fmt: skip
+    try:
+        provision(json.dumps({"nginx_tls_redirect": True}), app_hosts=2, limit="balancer")
+        status, location = run(*answer, timeout=30).stdout.split()
+        assert status == "301" and re.fullmatch(r"https://[^/]+:7443/api/whoami", location)
+    finally:
+        provision(app_hosts=2, limit="balancer")
+    assert run(*answer, timeout=30).stdout.strip() == "200"
