@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import time
+from datetime import UTC, datetime
 
 import pytest
 from helpers import ROOT, docker, get_json, run, wait_for
@@ -15,6 +16,7 @@ from lab_helpers import (
     ADDRESSES,
     BALANCER,
     BROKEN_RELEASE,
+    UPSTREAM,
     Load,
     assert_rotation,
     build_broken_release,
@@ -71,6 +73,48 @@ def engine_started(host: str) -> str:
     return node(host, "systemctl", "show", "docker", "-p", "ActiveEnterTimestamp").stdout.strip()
 
 
+def engine_restart_window(host: str) -> tuple[float, float]:
+    """When the engine last stopped and became active again, in seconds since the epoch."""
+    shown = node(host, "systemctl", "show", "docker", "--timestamp=us+utc", "-p",
+                 "ActiveExitTimestamp", "-p", "ActiveEnterTimestamp").stdout  # fmt: skip
+    times = {
+        name: datetime.strptime(value, "%a %Y-%m-%d %H:%M:%S.%f UTC").replace(tzinfo=UTC)
+        for name, value in (line.split("=", 1) for line in shown.splitlines())
+    }
+    return times["ActiveExitTimestamp"].timestamp(), times["ActiveEnterTimestamp"].timestamp()
+
+
+class RotationSamples:
+    """The app hosts the balancer's upstream files name, sampled on the balancer every 0.2 s with
+    its clock (the machine's), for as long as the with block runs (at most 10 minutes)."""
+
+    STOP = "/run/lab-rotation-samples-stop"
+
+    def __enter__(self) -> "RotationSamples":
+        node("balancer", "rm", "-f", self.STOP)
+        loop = (
+            f"for i in $(seq 3000); do [ -e {self.STOP} ] && break;"
+            f" echo $(date +%s.%N) $(ls {UPSTREAM}); sleep 0.2; done"
+        )
+        command = ["docker", "exec", "flask-lb-lab-balancer", "sh", "-c", loop]
+        self.sampler = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        return self
+
+    def __exit__(self, *_) -> None:
+        node("balancer", "touch", self.STOP)
+        out, _ = self.sampler.communicate(timeout=30)
+        self.samples = [
+            (float(line.split()[0]), set(re.findall(r"-(app\d+)\.conf", line)))
+            for line in out.splitlines()
+        ]
+
+    def around(self, start: float, end: float) -> list[set[str]]:
+        """The samples from start to end, and the first one after it."""
+        later = [hosts for at, hosts in self.samples if at >= start]
+        within = sum(at <= end for at, _ in self.samples if at >= start)
+        return later[: within + 1]
+
+
 def log_max_size(host: str) -> str:
     return json.loads(node(host, "cat", "/etc/docker/daemon.json").stdout)["log-opts"]["max-size"]
 
@@ -79,10 +123,16 @@ def running_image(host: str) -> str:
     return node(host, "docker", "inspect", "--format", "{{.Image}}", "app-1").stdout.strip()
 
 
-def assert_engines_restarted_one_at_a_time(before: dict[str, str]) -> dict[str, str]:
+def assert_engines_restarted_one_at_a_time(
+    before: dict[str, str], rotation: RotationSamples
+) -> dict[str, str]:
+    """Each engine restarted, and while it did, its host was out of rotation and the other in."""
     after = {host: engine_started(host) for host in ADDRESSES}
     assert all(after[host] != before[host] for host in ADDRESSES), (before, after)
-    assert after["app1"] != after["app2"]  # one after the other
+    for host, other in (("app1", "app2"), ("app2", "app1")):
+        seen = rotation.around(*engine_restart_window(host))
+        assert seen, f"no sample of the rotation around {host}'s engine restart"
+        assert all(host not in hosts and other in hosts for hosts in seen), (host, seen)
     return after
 
 
@@ -107,8 +157,9 @@ def test_an_engine_setting_and_an_image_rebuilt_under_the_same_tag_roll_out_drai
     started = {host: engine_started(host) for host in ADDRESSES}
     try:
         save_archive(tag, "1.0.0")
-        assert changed_under_load(engine) > 0
-        started = assert_engines_restarted_one_at_a_time(started)
+        with RotationSamples() as rotation:
+            assert changed_under_load(engine) > 0
+        started = assert_engines_restarted_one_at_a_time(started, rotation)
         assert {log_max_size(host) for host in ADDRESSES} == {"20m"}
         assert {running_image(host) for host in ADDRESSES} == {rebuilt}
         assert_rotation(["app1", "app2"], 3, 8001)
@@ -119,8 +170,9 @@ def test_an_engine_setting_and_an_image_rebuilt_under_the_same_tag_roll_out_drai
         shutil.copy2(tmp_path / "original.tar.gz", archive)
         shutil.copy2(tmp_path / "original.id", archive_id)
     # Back to the inventory's engine settings and the original image, under load.
-    assert changed_under_load() > 0
-    assert_engines_restarted_one_at_a_time(started)
+    with RotationSamples() as rotation:
+        assert changed_under_load() > 0
+    assert_engines_restarted_one_at_a_time(started, rotation)
     assert {log_max_size(host) for host in ADDRESSES} == {inventory_size}
     assert {running_image(host) for host in ADDRESSES} == {original}
     assert_rotation(["app1", "app2"], 3, 8001)
@@ -234,6 +286,29 @@ def test_an_unknown_engine_option_is_refused_before_any_host_changes(lab) -> Non
     for host in ADDRESSES:
         assert node(host, "systemctl", "is-active", "docker").stdout.strip() == "active"
     assert_rotation(["app1", "app2"], 3, 8001)
+
+
+def test_an_engine_whose_state_cannot_be_read_keeps_its_daemon_json(lab, tmp_path) -> None:
+    # A systemctl that cannot show the engine's state: the docker role stops on that host rather
+    # than take the engine for stopped and write a daemon.json it would take outside any drain.
+    playbook = tmp_path / "engine.yml"
+    playbook.write_text("- name: The engine\n  hosts: app1\n  become: true\n  roles: [docker]\n")
+    daemon_json = node("app1", "cat", "/etc/docker/daemon.json").stdout
+    broken = '#!/bin/sh\n[ "$1" = show ] && exit 1\nexec /usr/bin/systemctl "$@"\n'
+    fake = "/usr/local/sbin/systemctl"
+    app1 = ["docker", "exec", "-i", "flask-lb-lab-app1", "sh", "-c"]
+    run(*app1, f"cat >{fake} && chmod 755 {fake}", input=broken)
+    engine = json.dumps({"docker_daemon_defaults": ENGINE_DEFAULTS, "docker_daemon_restart": False})
+    try:
+        result = run("ansible-playbook", str(playbook), "-e", engine, env=lab_env(2), check=False)
+        after = node("app1", "cat", "/etc/docker/daemon.json").stdout
+    finally:
+        node("app1", "rm", "-f", fake)
+        run(*app1, "cat >/etc/docker/daemon.json", input=daemon_json)
+    assert result.returncode != 0
+    message = "systemctl could not tell whether the docker unit runs on app1"
+    assert message in " ".join((result.stdout + result.stderr).split())
+    assert after == daemon_json
 
 
 def test_a_lone_app_host_deploys_beside_its_replicas(lab) -> None:
