@@ -73,11 +73,6 @@ BAD_INPUTS = [
     ),
     (
         "firewall",
-        {"firewall_restricted_tcp_ports": [9100], "firewall_restricted_sources": ["monitor.lab"]},
-        "refused: monitor.lab",
-    ),
-    (
-        "firewall",
         {"firewall_restricted_tcp_ports": [9100]},
         "needs firewall_restricted_sources",
     ),

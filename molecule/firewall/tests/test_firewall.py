@@ -69,7 +69,7 @@ def rules(host, tool: str = "iptables") -> str:
 
 def test_ipv6_gets_the_same_policy(host) -> None:
     v4 = host.check_output("iptables -S LAB-INPUT").replace("-p icmp", "-p ipv6-icmp")
-    # An IPv4 source belongs in rules.v4 alone, so only rules.v4 lets it through.
+    # A source given by host name resolves to IPv4 alone, so only rules.v4 lets it through.
     v4_without_sources = [line for line in v4.splitlines() if " -s " not in line]
     assert host.check_output("ip6tables -S LAB-INPUT").splitlines() == v4_without_sources
     assert "-A INPUT -j LAB-INPUT" in rules(host, "ip6tables")
@@ -81,13 +81,13 @@ def test_the_rules_are_in_place_before_docker_starts(host) -> None:
 
 
 def test_a_bad_source_changes_no_rule(host) -> None:
-    # Passes the first checks (an address), but iptables refuses its mask: refused whole.
+    # Passes the first checks (a host name), but iptables cannot resolve it: refused whole.
     before = rules(host)
     result = converge(
         {
             "firewall_open_tcp_ports": [22, 7151, 9999],
             "firewall_docker_published_ports": [8001],
-            "firewall_docker_allowed_sources": ["10.0.0.1", "10.0.0.2/33"],
+            "firewall_docker_allowed_sources": ["10.0.0.1", "nowhere.invalid"],
         }
     )
     assert result.returncode != 0
