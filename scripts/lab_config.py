@@ -73,8 +73,8 @@ def emulated() -> bool:
 
 
 def config(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
-    """Every machine (name, group, every group it is in, ip, forwarded ports), the VM sizes and
-    libvirt domain type."""
+    """Every machine (name, group, every group it is in, ip, forwarded ports), the lab's subnet,
+    the VM sizes and libvirt domain type."""
     table = yaml.safe_load(TABLE.read_text())
     subnet = env.get("LAB_SUBNET") or table["subnet"]
     if not re.fullmatch(
@@ -113,12 +113,12 @@ def config(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
     driver = env.get("LAB_LIBVIRT_DRIVER") or saved or "kvm"
     if driver not in ("kvm", "qemu"):
         raise LabConfigError(f"LAB_LIBVIRT_DRIVER must be kvm or qemu, not {driver!r}")
-    return {"machines": machines, "vm": vm, "libvirt_driver": driver}
+    return {"machines": machines, "subnet": subnet, "vm": vm, "libvirt_driver": driver}
 
 
-def docker_network(machines: list[dict[str, Any]]) -> str:
-    """The name Vagrant's docker provider gives the lab network: its /24, from any machine's ip."""
-    return f"vagrant_network_{machines[0]['ip'].rsplit('.', 1)[0]}.0/24"
+def docker_network(subnet: str) -> str:
+    """The name Vagrant's docker provider gives the lab network, a /24."""
+    return f"vagrant_network_{subnet}.0/24"
 
 
 def main(argv: list[str]) -> int:
@@ -126,7 +126,7 @@ def main(argv: list[str]) -> int:
         "json": lambda: json.dumps(config()),
         "app-hosts": lambda: str(sum(m["group"] == "app" for m in config()["machines"])),
         "app-version": app_version,
-        "docker-network": lambda: docker_network(config()["machines"]),
+        "docker-network": lambda: docker_network(config()["subnet"]),
     }
     if len(argv) != 2 or argv[1] not in commands:
         print(__doc__, file=sys.stderr)

@@ -13,7 +13,7 @@ from loadtest import Results, report, run_load
 
 BALANCER = "http://127.0.0.1:7151"
 # The lab's network under the docker provider (another Vagrant project's is not the lab's).
-LAB_NETWORK = docker_network(config({})["machines"])
+LAB_NETWORK = docker_network(config()["subnet"])
 
 
 def lab_env(app_hosts: int) -> dict[str, str]:
