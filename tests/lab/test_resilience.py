@@ -92,6 +92,8 @@ BAD_INPUTS = [
     ({"nginx_listen_port": 22}, "nginx_listen_port 22 is already taken"),
     ({"nginx_listen_port": 0}, "nginx_listen_port must be within 1-65535"),
     ({"docker_install_source": "snap"}, "docker_install_source"),
+    # Not published on 0.0.0.0 instead (TEST-NET-1: no host has it).
+    ({"app_advertise_address": "192.0.2.1"}, "192.0.2.1 (app_advertise_address unless set)"),
 ]
 
 
