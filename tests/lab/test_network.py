@@ -1,5 +1,5 @@
 """A closed lab network: replica and exporter ports answer the balancer alone (the lab's
-monitoring host); it takes SSH, 7151, 7443 and Prometheus's 9090."""
+monitoring host); it takes SSH, 7151, 7443 and Prometheus's 9090, an app host SSH alone."""
 
 import json
 import socket
@@ -50,6 +50,33 @@ def test_balancer_takes_only_ssh_7151_and_7443(lab) -> None:
         assert reachable(("192.168.56.10", 22))
     finally:
         node("balancer", "systemctl", "stop", "lab-test-http", check=False)
+
+
+def test_an_app_host_takes_ssh_alone_and_a_port_published_later_from_the_balancer_alone(
+    lab,
+) -> None:
+    # Neither listener is in any setting: one on the host, one a container published after the run.
+    node("app1", "systemd-run", "--unit", "lab-test-http", "python3", "-m", "http.server", "9999")
+    image = node("app1", "docker", "inspect", "--format", "{{.Config.Image}}", "app-1").stdout
+    published = "192.168.56.11:8999"
+    node("app1", "docker", "run", "--detach", "--rm", "--name", "lab-test-published",
+         "--publish", f"{published}:5000", image.strip())  # fmt: skip
+    try:
+        wait_for(
+            lambda: (
+                curl_from("app1", "http://127.0.0.1:9999/")
+                and curl_from("app1", f"http://{published}/healthz")
+            ),
+            30,
+            "a server on :9999 and a container on :8999 of app1",
+        )
+        assert not curl_from("balancer", "http://192.168.56.11:9999/")
+        assert not curl_from("app2", f"http://{published}/healthz")
+        assert curl_from("balancer", f"http://{published}/healthz")
+        assert reachable(("192.168.56.11", 22))
+    finally:
+        node("app1", "systemctl", "stop", "lab-test-http", check=False)
+        node("app1", "docker", "rm", "--force", "lab-test-published", check=False)
 
 
 # The node exporter of app1 and the balancer's nginx exporter.

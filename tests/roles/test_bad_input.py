@@ -58,19 +58,10 @@ BAD_INPUTS = [
         for id_ in ({"app_image_archive_id": "sha256:ab12"}, {})
     ),
     ("firewall", {"firewall_open_tcp_ports": [22, 70000]}, "must be ports within 1-65535"),
-    (
-        "firewall",
-        {"firewall_docker_published_ports": [8001]},
-        "needs firewall_docker_allowed_sources",
-    ),
-    (
-        "firewall",
-        {
-            "firewall_docker_published_ports": [8001],
-            "firewall_docker_allowed_sources": ["10.0.0.1; id"],
-        },
-        "refused: 10.0.0.1; id",
-    ),
+    ("firewall", {"firewall_docker_allowed_sources": ["10.0.0.1; id"]}, "refused: 10.0.0.1; id"),
+    # Docker forwards IPv4 alone here: an IPv6 source would allow nothing.
+    ("firewall", {"firewall_docker_allowed_sources": ["fd00::1"]}, "refused: fd00::1"),
+    ("firewall", {"firewall_ssh_port": 0}, "firewall_ssh_port (0)"),
     (
         "firewall",
         {"firewall_restricted_tcp_ports": [9100]},

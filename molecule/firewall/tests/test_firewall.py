@@ -85,8 +85,7 @@ def test_a_bad_source_changes_no_rule(host) -> None:
     before = rules(host)
     result = converge(
         {
-            "firewall_open_tcp_ports": [22, 7151, 9999],
-            "firewall_docker_published_ports": [8001],
+            "firewall_open_tcp_ports": [7151, 9999],
             "firewall_docker_allowed_sources": ["10.0.0.1", "nowhere.invalid"],
         }
     )
