@@ -26,9 +26,15 @@ def write_key(path: Path) -> ec.EllipticCurvePrivateKey:
 
 
 def write_self_signed(
-    directory: Path, name: str, *, expired: bool = False, addresses: tuple[str, ...] = ()
+    directory: Path,
+    name: str,
+    *,
+    expired: bool = False,
+    addresses: tuple[str, ...] = (),
+    issuer: tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None = None,
 ) -> tuple[Path, Path]:
-    """A self-signed certificate for `name` and its key; `expired` ended yesterday."""
+    """A certificate for `name` and its key, self-signed or signed by `issuer` (a CA's certificate
+    and key); `expired` ended yesterday."""
     key = write_key(directory / f"{name}.key")
     now = datetime.datetime.now(datetime.UTC)
     start, end = (now - datetime.timedelta(days=30), now - datetime.timedelta(days=1))
@@ -37,16 +43,17 @@ def write_self_signed(
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     names: list[x509.GeneralName] = [x509.DNSName(name)]
     names += [x509.IPAddress(ipaddress.ip_address(address)) for address in addresses]
+    issuer_name, signer = (issuer[0].subject, issuer[1]) if issuer else (subject, key)
     cert = (
         x509.CertificateBuilder()
         .subject_name(subject)
-        .issuer_name(subject)
+        .issuer_name(issuer_name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(start)
         .not_valid_after(end)
         .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .sign(key, hashes.SHA256())
+        .sign(signer, hashes.SHA256())
     )
     cert_path = directory / f"{name}.crt"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))

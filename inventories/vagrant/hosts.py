@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """The Vagrant lab's inventory: the machines of lab.yml, as scripts/lab_config.py reads them (the
 Vagrantfile reads them the same way), with LAB_APP_HOSTS and LAB_SUBNET applied, the release
-the app hosts run (lab_app_version: APP_VERSION, else the last `make deploy`'s), and whether the
-VMs run under software emulation (lab_emulated)."""
+the app hosts run (lab_app_version: APP_VERSION, else the last `make deploy`'s), whether the
+VMs run under software emulation (lab_emulated), and the lab network (lab_network)."""
 
 import json
 import sys
@@ -20,7 +20,13 @@ def inventory() -> dict:
             groups.setdefault(group, []).append(machine["name"])
     return {
         **{group: {"hosts": hosts} for group, hosts in groups.items()},
-        "all": {"vars": {"lab_app_version": app_version(), "lab_emulated": emulated()}},
+        "all": {
+            "vars": {
+                "lab_app_version": app_version(),
+                "lab_emulated": emulated(),
+                "lab_network": f"{config()['subnet']}.0/24",
+            }
+        },
         "_meta": {"hostvars": {m["name"]: {"ansible_host": m["ip"]} for m in machines}},
     }
 

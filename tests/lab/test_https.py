@@ -1,5 +1,6 @@
 """HTTPS on the balancer from the Vagrant host: the lab CA, HTTP/2, HSTS, TLS 1.2+ only."""
 
+import datetime
 import json
 import re
 import socket
@@ -8,6 +9,9 @@ import warnings
 
 import pytest
 from certs import write_self_signed
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from helpers import ROOT, run
 from lab_helpers import balancer_answers, lab_env, provision
 
@@ -71,6 +75,24 @@ def test_the_lab_ca_key_is_its_owners_alone(lab) -> None:
     assert private.stat().st_mode & 0o777 == 0o700
     for key in ("ca.key", "balancer.key"):
         assert (private / key).stat().st_mode & 0o777 == 0o600, key
+
+
+def test_the_lab_ca_signs_for_the_lab_alone_and_lives_a_year(lab, tmp_path) -> None:
+    ca = x509.load_pem_x509_certificate(CA.read_bytes())
+    constraints = ca.extensions.get_extension_for_class(x509.NameConstraints)
+    assert constraints.critical
+    permitted = {str(name.value) for name in constraints.value.permitted_subtrees or []}
+    assert permitted == {"balancer", "localhost", "127.0.0.1/32", "::1/128", "192.168.56.0/24"}
+    assert ca.not_valid_after_utc - ca.not_valid_before_utc <= datetime.timedelta(days=366)
+    assert run("openssl", "verify", "-CAfile", str(CA), ".lab/tls/balancer.crt").returncode == 0
+    # Even signed with the CA's own key, a certificate for another name does not verify.
+    ca_key = serialization.load_pem_private_key((ROOT / ".lab/tls/ca.key").read_bytes(), None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    for name, addresses in (("evil.example", ()), ("balancer", ("10.9.9.9",))):
+        cert, _ = write_self_signed(tmp_path, name, addresses=addresses, issuer=(ca, ca_key))
+        result = run("openssl", "verify", "-CAfile", str(CA), str(cert), check=False)
+        assert result.returncode != 0, (name, addresses)
+        assert "permitted subtree violation" in result.stdout + result.stderr, result.stdout
 
 
 def test_a_bad_certificate_is_refused_before_any_host_changes(lab, tmp_path) -> None:
