@@ -8,6 +8,8 @@ run limited to some hosts computes the same answer.
     {{ 'app1' | monitoring_exporters(hostvars, groups) }}     the exporters app1 runs
     {{ 'balancer' | monitoring_server_ports(hostvars, groups) }}  [Prometheus's port] or []
     {{ groups | monitoring_sources(hostvars) }}               the monitoring hosts' addresses
+    {{ 'balancer' | monitoring_firewall(hostvars, groups, ['172.17.0.1']) }}
+        the ports only some sources reach: the exporters the monitoring hosts, Prometheus these
     {{ groups['balancer'] | host_addresses(hostvars) }}       each ansible_host, else the name
 
 A host's ports are its inventory variables; where it sets none, the monitoring role's
@@ -79,6 +81,19 @@ def monitoring_sources(groups: Mapping, hostvars: Mapping) -> list[str]:
     return host_addresses(groups.get("monitoring", []), hostvars)
 
 
+def monitoring_firewall(
+    host: str, hostvars: Mapping, groups: Mapping, server_sources: Iterable[str] = ()
+) -> list[dict[str, Any]]:
+    """HOST's ports that only some sources (and HOST itself) may reach, as {port, sources}: its
+    exporters, for the monitoring hosts; on a monitoring host, Prometheus's, for SERVER_SOURCES."""
+    exporters = [e["port"] for e in monitoring_exporters(host, hostvars, groups)]
+    scrapers = monitoring_sources(groups, hostvars)
+    return [{"port": port, "sources": scrapers} for port in exporters] + [
+        {"port": port, "sources": list(server_sources)}
+        for port in monitoring_server_ports(host, hostvars, groups)
+    ]
+
+
 def monitoring_scrape_jobs(groups: Mapping, hostvars: Mapping) -> list[dict[str, Any]]:
     """Each job (app, node, nginx) with its targets: "address:port" and the labels host, and
     replica for the app's replicas, so every series names where it came from."""
@@ -105,6 +120,7 @@ class FilterModule:
         return {
             "host_addresses": host_addresses,
             "monitoring_exporters": monitoring_exporters,
+            "monitoring_firewall": monitoring_firewall,
             "monitoring_scrape_jobs": monitoring_scrape_jobs,
             "monitoring_server_ports": monitoring_server_ports,
             "monitoring_sources": monitoring_sources,

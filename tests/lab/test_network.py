@@ -1,5 +1,6 @@
 """A closed lab network: replica and exporter ports answer the balancer alone (the lab's
-monitoring host); it takes SSH, 7151, 7443 and Prometheus's 9090, an app host SSH alone."""
+monitoring host); it takes SSH, 7151 and 7443 (Prometheus's 9090 from the Vagrant host's
+forward alone), an app host SSH alone."""
 
 import json
 import socket
@@ -37,7 +38,7 @@ def test_replica_port_refuses_the_vagrant_host(lab) -> None:
     assert not reachable(APP1_REPLICA)
 
 
-def test_balancer_takes_only_ssh_7151_and_7443(lab) -> None:
+def test_balancer_takes_only_ssh_7151_and_7443_and_prometheus_from_the_vagrant_host(lab) -> None:
     # Something listening on another port of the balancer is still out of reach.
     node(
         "balancer", "systemd-run", "--unit", "lab-test-http", "python3", "-m", "http.server", "9999"
@@ -48,6 +49,10 @@ def test_balancer_takes_only_ssh_7151_and_7443(lab) -> None:
         assert curl_from("app1", "http://192.168.56.10:7151/healthz")
         assert curl_from("app1", "https://192.168.56.10:7443/healthz", "--insecure")
         assert reachable(("192.168.56.10", 22))
+        # Prometheus: the Vagrant host's forward and the balancer itself, no other lab machine.
+        assert not curl_from("app1", "http://192.168.56.10:9090/-/ready")
+        assert curl_from("balancer", "http://192.168.56.10:9090/-/ready")
+        assert reachable(("127.0.0.1", 9090))
     finally:
         node("balancer", "systemctl", "stop", "lab-test-http", check=False)
 

@@ -64,8 +64,13 @@ BAD_INPUTS = [
     ("firewall", {"firewall_ssh_port": 0}, "firewall_ssh_port (0)"),
     (
         "firewall",
-        {"firewall_restricted_tcp_ports": [9100]},
-        "needs firewall_restricted_sources",
+        {"firewall_restricted_tcp_ports": [{"port": 9100, "sources": ["10.0.0.0/8 -j ACCEPT"]}]},
+        "refused: 10.0.0.0/8 -j ACCEPT",
+    ),
+    (
+        "firewall",
+        {"firewall_restricted_tcp_ports": [{"port": 70000}]},
+        "restricted_tcp_ports (70000)",
     ),
     ("monitoring", {"monitoring_port": 9100}, "must be three different ports"),
     ("monitoring", {"monitoring_node_exporter_port": 0}, "within 1-65535"),

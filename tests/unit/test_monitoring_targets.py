@@ -5,6 +5,7 @@ from helpers import ROOT
 from lab_monitoring import (
     host_addresses,
     monitoring_exporters,
+    monitoring_firewall,
     monitoring_scrape_jobs,
     monitoring_server_ports,
     monitoring_sources,
@@ -52,6 +53,19 @@ def test_prometheus_port_and_sources_only_for_the_monitoring_hosts() -> None:
     assert monitoring_server_ports("lb", HOSTVARS, GROUPS) == [DEFAULTS["monitoring_port"]]
     assert monitoring_server_ports("web1", HOSTVARS, GROUPS) == []
     assert monitoring_sources(GROUPS, HOSTVARS) == ["10.0.0.10"]
+    # Exporters answer the monitoring hosts, Prometheus only the sources given (and itself).
+    node, nginx = (
+        DEFAULTS["monitoring_node_exporter_port"],
+        DEFAULTS["monitoring_nginx_exporter_port"],
+    )
+    assert monitoring_firewall("lb", HOSTVARS, GROUPS, ["172.17.0.1"]) == [
+        {"port": node, "sources": ["10.0.0.10"]},
+        {"port": nginx, "sources": ["10.0.0.10"]},
+        {"port": DEFAULTS["monitoring_port"], "sources": ["172.17.0.1"]},
+    ]
+    assert monitoring_firewall("web2", HOSTVARS, GROUPS) == [
+        {"port": 9200, "sources": ["10.0.0.10"]}
+    ]
     # A host with no ansible_host is reached by its inventory name.
     hostvars = {**HOSTVARS, "nameonly": {}}
     assert host_addresses(["lb", "nameonly"], hostvars) == ["10.0.0.10", "nameonly"]

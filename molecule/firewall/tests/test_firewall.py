@@ -44,7 +44,8 @@ def test_other_port_is_dropped_for_another_host(host) -> None:
 
 def test_a_restricted_port_answers_its_sources_only(host) -> None:
     assert reaches(9100)
-    assert converge({"firewall_restricted_sources": ["192.0.2.1"]}).returncode == 0
+    other_source = [{"port": 9100, "sources": ["192.0.2.1"]}]
+    assert converge({"firewall_restricted_tcp_ports": other_source}).returncode == 0
     try:
         assert not reaches(9100)
         assert host.run("curl -fsS --max-time 3 -o /dev/null http://127.0.0.1:9100/").rc == 0
