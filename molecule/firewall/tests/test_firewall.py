@@ -81,8 +81,16 @@ def test_the_rules_are_in_place_before_docker_starts(host) -> None:
     assert "lab-firewall.service" in host.check_output("systemctl show docker.service -p After")
 
 
+def test_a_source_name_is_resolved_when_the_rules_are_written(host) -> None:
+    # The rules hold the client's address, not its name: they load at boot without a resolver.
+    client_address = host.check_output("getent ahostsv4 molecule-fw-client").split()[0]
+    written = host.file("/etc/lab-firewall/rules.v4").content_string
+    assert f"--dport 9100 -s {client_address} -j RETURN" in written
+    assert "molecule-fw-client" not in written
+
+
 def test_a_bad_source_changes_no_rule(host) -> None:
-    # Passes the first checks (a host name), but iptables cannot resolve it: refused whole.
+    # Passes the first checks (a host name), but the host cannot resolve it: refused whole.
     before = rules(host)
     result = converge(
         {
@@ -91,7 +99,7 @@ def test_a_bad_source_changes_no_rule(host) -> None:
         }
     )
     assert result.returncode != 0
-    assert "failed to validate" in result.stdout + result.stderr
+    assert "cannot resolve nowhere.invalid" in result.stdout + result.stderr
     assert rules(host) == before
     assert not reaches(9999)
     assert reaches(7151)
