@@ -86,6 +86,12 @@ def create_app() -> Flask:
     def api_whoami():
         return jsonify(whoami)
 
+    # A request with a body, which the balancer may not send again to another replica: what a
+    # rolling change must not lose either.
+    @app.post("/api/echo")
+    def api_echo():
+        return jsonify({**whoami, "received": len(request.get_data())})
+
     @app.get("/healthz")
     def healthz():
         return jsonify(status="ok", replica=whoami["replica"])

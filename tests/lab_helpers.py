@@ -114,19 +114,21 @@ class Load:
         max_seconds: float = 600,
         client_timeout: float = 10,
         rate: float = LOAD_RATE,
+        posts: bool = False,
     ) -> None:
         self.stop = threading.Event()
         self.results = Results()  # filled as the requests come back
         self._thread = threading.Thread(
-            target=self._run, args=(connections, max_seconds, client_timeout, rate), daemon=True
-        )
+            target=self._run, args=(connections, max_seconds, client_timeout, rate, posts),
+            daemon=True,
+        )  # fmt: skip
 
     def _run(
-        self, connections: int, max_seconds: float, client_timeout: float, rate: float
+        self, connections: int, max_seconds: float, client_timeout: float, rate: float, posts: bool
     ) -> None:
         run_load(
             f"{BALANCER}/api/whoami", connections, 10_000_000, max_seconds, self.stop,
-            client_timeout, self.results, rate,
+            client_timeout, self.results, rate, posts,
         )  # fmt: skip
 
     def total(self) -> int:

@@ -4,7 +4,7 @@
 Only loopback targets are accepted (the lab publishes its balancer on 127.0.0.1:7151). Stops after
 --requests requests or --duration seconds, whichever comes first.
 
-usage: loadtest.py [URL] [--connections 8] [--requests 2000] [--duration 10] [--rate 0]
+usage: loadtest.py [URL] [--connections 8] [--requests 2000] [--duration 10] [--rate 0] [--posts]
 """
 
 from __future__ import annotations
@@ -21,6 +21,9 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
+
+POST_PATH = "/api/echo"
+POST_BODY = b"x" * 4096
 
 
 @dataclass
@@ -66,11 +69,14 @@ def run_load(
     timeout: float = 10,
     results: Results | None = None,
     rate: float = 0,
+    posts: bool = False,
 ) -> Results:
     """Load url until requests are sent, duration passes or stop is set; a request with no
     answer within timeout seconds fails. Counts go into results (a new one if None) as they come.
     rate: requests per second over all connections, evenly spaced; 0 sends each as soon as the
-    last one answered."""
+    last one answered. posts: every other request on a connection is a POST of POST_BODY to
+    POST_PATH (which a balancer may not send again elsewhere), an answer without all of it a
+    failure."""
     parts = urlsplit(url)
     require_loopback(parts.hostname or "")
     path = parts.path or "/api/whoami"
@@ -82,16 +88,22 @@ def run_load(
     def connect() -> http.client.HTTPConnection:
         return http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
 
-    def get(conn: http.client.HTTPConnection) -> tuple[int, str, bytes]:
-        conn.request("GET", path)
+    def get(conn: http.client.HTTPConnection, post: bool) -> tuple[int, str, bytes]:
+        if post:
+            conn.request("POST", POST_PATH, POST_BODY, {"Content-Type": "text/plain"})
+        else:
+            conn.request("GET", path)
         reply = conn.getresponse()
-        return reply.status, reply.getheader("Content-Type", ""), reply.read()
+        status, content_type, body = reply.status, reply.getheader("Content-Type", ""), reply.read()
+        if post and status == 200 and json.loads(body).get("received") != len(POST_BODY):
+            status = 0  # answered without the whole body
+        return status, content_type, body
 
     interval = connections / rate if rate > 0 else 0.0
     pause = stop.wait if stop else time.sleep
 
     def worker(offset: float) -> None:
-        conn, used = connect(), False
+        conn, used, sent = connect(), False, 0
         due = time.monotonic() + offset
         while time.monotonic() < deadline and not (stop and stop.is_set()):
             with lock:
@@ -105,9 +117,10 @@ def run_load(
                     break  # the time is up, or stopped while waiting
                 due = send_at + interval
             started = time.perf_counter()
+            post, sent = posts and sent % 2 == 1, sent + 1
             try:
                 try:
-                    status, content_type, body = get(conn)
+                    status, content_type, body = get(conn, post)
                 except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
                     if not used:
                         raise
@@ -117,7 +130,7 @@ def run_load(
                     conn = connect()
                     with lock:
                         results.retried += 1
-                    status, content_type, body = get(conn)
+                    status, content_type, body = get(conn, post)
                 used = True
                 latency = time.perf_counter() - started
                 replica = ""
@@ -174,6 +187,9 @@ def main() -> None:
     parser.add_argument(
         "--rate", type=float, default=0.0, help="requests per second in all, 0: as fast as answered"
     )
+    parser.add_argument(
+        "--posts", action="store_true", help=f"every other request a POST to {POST_PATH}"
+    )
     args = parser.parse_args()
     if not (1 <= args.connections <= 256 and 1 <= args.requests <= 1_000_000):
         sys.exit("--connections must be 1-256 and --requests 1-1000000")
@@ -183,7 +199,7 @@ def main() -> None:
         sys.exit("--rate must be within 0-100000 requests per second")
     results = run_load(
         args.url, args.connections, args.requests, args.duration, timeout=args.timeout,
-        rate=args.rate,
+        rate=args.rate, posts=args.posts,
     )  # fmt: skip
     print(report(results))
     sys.exit(1 if results.failed else 0)

@@ -37,6 +37,13 @@ def test_whoami_is_json_identity(client) -> None:
     }
 
 
+def test_echo_answers_a_post_with_its_body_length(client) -> None:
+    reply = client.post("/api/echo", data=b"x" * 1000)
+    assert reply.status_code == 200
+    assert reply.get_json()["replica"] == "app7-r2"
+    assert reply.get_json()["received"] == 1000
+
+
 def test_healthz(client) -> None:
     reply = client.get("/healthz")
     assert reply.status_code == 200

@@ -12,6 +12,8 @@ from loadtest import report, require_loopback, run_load
 class Replicas(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     served = 0
+    posted = 0
+    short = False
 
     def do_GET(self) -> None:
         Replicas.served += 1
@@ -27,6 +29,17 @@ class Replicas(BaseHTTPRequestHandler):
         self.wfile.write(body)
         # Like an nginx reload: the idle keep-alive connection closes without a word.
         self.close_connection = self.path == "/closing"
+
+    def do_POST(self) -> None:
+        Replicas.posted += 1
+        received = len(self.rfile.read(int(self.headers["Content-Length"])))
+        # short: an answer as if only half of the body had arrived.
+        body = json.dumps({"received": received // 2 if Replicas.short else received})
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body.encode())
 
     def log_message(self, *args) -> None:
         pass
@@ -49,6 +62,20 @@ def test_counts_every_request_and_replica(server: str) -> None:
     assert sum(results.replicas.values()) == 90
     assert 0 < results.percentile(0.5) <= results.percentile(0.99)
     assert "requests 90" in report(results)
+
+
+def test_posts_go_every_other_request_and_a_lost_body_fails(server: str) -> None:
+    Replicas.posted, Replicas.short = 0, False
+    results = run_load(f"{server}/api/whoami", connections=2, requests=20, duration=30, posts=True)
+    assert Replicas.posted == 10
+    assert results.statuses == {200: 20}
+    Replicas.short = True
+    try:
+        short = run_load(f"{server}/api/whoami", connections=1, requests=4, duration=30, posts=True)
+    finally:
+        Replicas.short = False
+    assert short.statuses == {200: 2, 0: 2}
+    assert short.failed == 2
 
 
 def test_non_2xx_answers_count_as_failed(server: str) -> None:

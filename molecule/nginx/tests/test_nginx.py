@@ -119,6 +119,34 @@ def test_a_host_leaves_and_rejoins_with_new_ports(host) -> None:
     assert sum(changed(playbook("converge.yml")).values()) == 0
 
 
+def test_a_host_leaves_only_once_the_requests_in_flight_to_it_are_answered(host) -> None:
+    # Six slow POSTs, one on each server (least_conn), are in flight when backend2 leaves: the
+    # change returns only once the workers that carry them have exited, so a server it took out
+    # may be stopped then.
+    posts = " ".join(
+        f"(curl -sS -o /dev/null -w '%{{http_code}}' --data-binary @/etc/hostname "
+        f"'{BALANCER}/slow?seconds=6'; echo \" $(date +%s.%N)\") >/tmp/post{n} 2>&1 &"
+        for n in range(6)
+    )
+    host.check_output(f"rm -f /tmp/post*; {posts} sleep 1")
+    out = playbook("host.yml", "--limit", "molecule-backend2", "-e", "lab_out=true")
+    returned = float(host.check_output("date +%s.%N"))
+    try:
+        assert changed(out)["molecule-backend2"] > 0
+        # Each file: the status and when it came, written once the answer is in.
+        answered = [host.file(f"/tmp/post{n}").content_string.split() for n in range(6)]
+        assert all(len(post) == 2 and post[0] == "200" for post in answered), answered
+        assert max(float(at) for _, at in answered) <= returned
+    finally:
+        assert (
+            changed(playbook("host.yml", "--limit", "molecule-backend2")).get(
+                "molecule-backend2", 0
+            )
+            > 0
+        )
+    assert set(answers(host, 60)) == BACKENDS
+
+
 def test_a_server_line_nginx_rejects_never_lands(host) -> None:
     before = host.check_output(f"cat {UPSTREAM}/*.conf")
     bad = playbook(

@@ -26,7 +26,9 @@ description:
     file when I(hosts) is not given) hold exactly those servers.
   - A change is made under a lock (two runs take turns), new lines are checked with C(nginx -t)
     before they land and the whole configuration after; when that fails the files that were
-    there are put back. Then nginx reloads gracefully.
+    there are put back. Then nginx reloads gracefully, and where servers left the rotation, the
+    call returns only once the workers from before the reload, which may still use them, have
+    exited: a server that left may be stopped then.
 options:
   path:
     description: The upstream directory; where it is missing, nothing is read or changed.
@@ -55,6 +57,10 @@ options:
     description: Seconds to wait for another run's change.
     type: int
     default: 60
+  workers_timeout:
+    description: Seconds to wait for the old workers (nginx's worker_shutdown_timeout and a margin).
+    type: int
+    default: 40
 """
 
 LOCK = "/run/lock/flask-lb-lab-rotation.lock"
@@ -73,6 +79,10 @@ def parse(name: str, content: str) -> dict:
     replica = [*re.findall(r"(?m)^# (\S+)$", content), "?"][0]
     server = [*re.findall(r"(?m)^server (\S+)", content), "?"][0]
     return {"file": name, "host": FILE.match(name).group(1), "replica": replica, "server": server}
+
+
+def servers_of(files: dict[str, str]) -> list[dict]:
+    return [parse(name, text) for name, text in sorted(files.items())]
 
 
 def read(path: str) -> dict[str, str]:
@@ -103,6 +113,19 @@ def probe(servers: list[dict], path: str) -> list[dict]:
     with ThreadPoolExecutor(max_workers=max(1, min(16, len(servers)))) as pool:
         answers = list(pool.map(lambda server: ask(server["server"], path), servers))
     return [server | answer for server, answer in zip(servers, answers, strict=True)]
+
+
+def workers() -> set[int]:
+    """The PIDs of nginx's worker processes, a retiring one included."""
+    pids = set()
+    for entry in os.scandir("/proc"):
+        try:
+            with open(f"/proc/{entry.name}/cmdline", "rb") as handle:
+                if entry.name.isdigit() and handle.read().startswith(b"nginx: worker process"):
+                    pids.add(int(entry.name))
+        except OSError:
+            continue  # not a process, or gone
+    return pids
 
 
 def write(path: str, name: str, content: str | None) -> None:
@@ -165,6 +188,7 @@ def main() -> None:
             "probe": {"type": "str"},
             "keep_answering": {"type": "bool", "default": False},
             "lock_timeout": {"type": "int", "default": 60},
+            "workers_timeout": {"type": "int", "default": 40},
         },
         supports_check_mode=True,
     )
@@ -201,7 +225,7 @@ def rotate(module: AnsibleModule) -> NoReturn:
         result["removed"] = sorted(name for name in owned if name not in new)
         result["changed"] = bool(result["written"] or result["removed"])
     changes = result["written"] + result["removed"]
-    result["servers"] = [parse(name, text) for name, text in sorted(after.items())]
+    result["servers"] = servers_of(after)
     if module.params["probe"]:
         result["servers"] = probe(result["servers"], module.params["probe"])
         answering = [server for server in result["servers"] if server["status"] == 200]
@@ -240,9 +264,25 @@ def rotate(module: AnsibleModule) -> NoReturn:
     is_active = ["systemctl", "is-active", "--quiet", "nginx"]
     result["reloaded"] = subprocess.run(is_active, check=False).returncode == 0
     if result["reloaded"]:
+        old_workers = workers()
         reload = subprocess.run(["systemctl", "reload", "nginx"], capture_output=True, text=True)
         if reload.returncode != 0:
             module.fail_json(msg=f"nginx did not reload: {reload.stderr.strip()}")
+        # An old worker may still send a request in flight (a POST, which no other server gets
+        # again) to a server that left: the caller stops that server only after they are gone.
+        left = {s["server"] for s in servers_of(before)} - {s["server"] for s in servers_of(after)}
+        if left:
+            started = time.monotonic()
+            while old_workers & workers():
+                if time.monotonic() - started > module.params["workers_timeout"]:
+                    module.fail_json(
+                        msg=f"nginx's workers from before the reload still run after "
+                        f"{module.params['workers_timeout']} s: the servers that left "
+                        f"({', '.join(sorted(left))}) may still be in use",
+                        **result,
+                    )
+                time.sleep(0.05)
+            result["old_workers_s"] = round(time.monotonic() - started, 2)
     module.exit_json(present=True, **result)
 
 
