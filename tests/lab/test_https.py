@@ -6,11 +6,12 @@ import re
 import socket
 import ssl
 import warnings
+from pathlib import Path
 
 import pytest
 from certs import write_self_signed
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from helpers import ROOT, run
 from lab_helpers import balancer_answers, lab_env, provision
@@ -113,12 +114,42 @@ def test_a_bad_certificate_is_refused_before_any_host_changes(lab, tmp_path) -> 
     assert len(balancer_answers(12)) >= 1
 
 
-def test_a_redirect_to_https_passes_the_runs_own_check(lab) -> None:
+def unconstrained_ca(key: ec.EllipticCurvePrivateKey) -> bytes:
+    """A CA certificate as older labs made: ten years, for any name."""
+    now = datetime.datetime.now(datetime.UTC)
+    name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "flask-lb-lab CA")])
+    builder = x509.CertificateBuilder().subject_name(name).issuer_name(name)
+    cert = (
+        builder.public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def public(key_path: Path) -> bytes:
+    key = serialization.load_pem_private_key(key_path.read_bytes(), None)
+    return key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def test_a_redirect_run_passes_its_own_check_and_replaces_an_unconstrained_ca(lab) -> None:
     # nginx_tls_redirect: the run checks the balancer by its redirect (following it would meet a
     # certificate the controller need not trust), and 7151 answers 301 to HTTPS; a plain run
     # undoes it.
     answer = ("curl", "-sS", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}",
               "http://127.0.0.1:7151/api/whoami")  # fmt: skip
+    # The same run finds a CA an older lab made, for any name: it gets a new key, so what the old
+    # one's key signs no longer verifies where a user trusted it.
+    ca_key_path = ROOT / ".lab/tls/ca.key"
+    old_key = public(ca_key_path)
+    key = serialization.load_pem_private_key(ca_key_path.read_bytes(), None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    CA.write_bytes(unconstrained_ca(key))
     try:
         provision(json.dumps({"nginx_tls_redirect": True}), app_hosts=2, limit="balancer")
         status, location = run(*answer, timeout=30).stdout.split()
@@ -126,3 +157,8 @@ def test_a_redirect_to_https_passes_the_runs_own_check(lab) -> None:
     finally:
         provision(app_hosts=2, limit="balancer")
     assert run(*answer, timeout=30).stdout.strip() == "200"
+    assert public(ca_key_path) != old_key
+    new_ca = x509.load_pem_x509_certificate(CA.read_bytes())
+    assert new_ca.extensions.get_extension_for_class(x509.NameConstraints).critical
+    assert "Replica: app" in run("curl", "-fsS", "--cacert", str(CA), f"https://{HTTPS[0]}:7443/",
+                                 timeout=30).stdout  # fmt: skip

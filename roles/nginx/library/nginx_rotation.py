@@ -119,12 +119,14 @@ def workers() -> set[int]:
     """The PIDs of nginx's worker processes, a retiring one included."""
     pids = set()
     for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
         try:
             with open(f"/proc/{entry.name}/cmdline", "rb") as handle:
-                if entry.name.isdigit() and handle.read().startswith(b"nginx: worker process"):
+                if handle.read().startswith(b"nginx: worker process"):
                     pids.add(int(entry.name))
         except OSError:
-            continue  # not a process, or gone
+            continue  # gone
     return pids
 
 
