@@ -272,7 +272,7 @@ def rotate(module: AnsibleModule) -> NoReturn:
             module.fail_json(msg=f"nginx did not reload: {reload.stderr.strip()}")
         # An old worker may still send a request in flight (a POST, which no other server gets
         # again) to a server that left: the caller stops that server only after they are gone.
-        left = {s["server"] for s in servers_of(before)} - {s["server"] for s in servers_of(after)}
+        left = {s["server"] for s in servers_of(before)} - {s["server"] for s in result["servers"]}
         if left:
             started = time.monotonic()
             while old_workers & workers():
