@@ -60,9 +60,10 @@ def changed_under_load(
 def test_ports_and_replica_counts_change_under_load(lab) -> None:
     # app_port_base 8001 -> 9001 -> 7001 and app_replicas 3 -> 5 -> 2, each run under load. A run
     # by tags is a rolling change too: --tags app moves the replicas to new ports, each host
-    # drained and back, its firewall opening the new ports; so does --tags app,firewall (no nginx
-    # tag needed by the balancer). The next test's plain run brings 8001 and 3 replicas back, and
-    # every role in step (the tagged runs leave monitoring's targets as they were).
+    # drained and back, and the new ports answer the balancer with no firewall run (its rules name
+    # sources, not ports); so does --tags app,firewall (no nginx tag needed by the balancer). The
+    # next test's plain run brings 8001 and 3 replicas back, and every role in step (the tagged
+    # runs leave monitoring's targets as they were).
     assert changed_under_load("app_port_base=9001", "app_replicas=5", tags="app") > 0
     assert_rotation(["app1", "app2"], 5, 9001)
     assert changed_under_load("app_port_base=7001", "app_replicas=2", tags="app,firewall") > 0
