@@ -9,7 +9,7 @@ travels across days is their ratio. Every timed run must end with changed=0 on e
   warm     the running 2-host lab: playbook / ping, median of the rounds
   hosts    warm playbook with 1 and with 4 app hosts (machines added and removed here)
   cold     `scripts/lab up` from no machines (images present), old and new alternated
-  deploy   a warm rolling deploy of a new release on the 2-host lab, the playbook `make deploy`
+  deploy   a warm rolling deploy of a new release on the 2-host lab, what each tree's `make deploy`
            runs, under an 8-connection load: seconds and failed requests, old and new alternated
   molecule `molecule test -s <scenario>` for each scenario, old and new alternated (no lab needed)
 
@@ -161,19 +161,30 @@ def cold_rounds(trees: dict[str, Path], rounds: int) -> dict:
     return {name: {"rounds": r, "median_s": medians[name]} for name, r in raw.items()}
 
 
+def deploy_command(tree: Path, release: str) -> tuple[tuple[str, ...], dict[str, str]]:
+    """What `make deploy APP_VERSION=release` runs in tree once the image is built: scripts/deploy
+    where the tree has it (its image step finds the image built), else the playbook run that
+    older trees' Makefile target made after its images prerequisite."""
+    if (tree / "scripts/deploy").exists():
+        return ("scripts/deploy",), {"APP_VERSION": release}
+    return ("ansible-playbook", "playbook.yml", "-e", f"app_version={release}"), {}
+
+
 def deploy_rounds(trees: dict[str, Path], rounds: int) -> dict:
-    """Each round, each tree rolls the lab to the other release (2.0.0, 1.0.0, ...) with
-    `ansible-playbook playbook.yml -e app_version=X` (what make deploy runs once the image is
-    built) under 8 connections at 100 requests/s; a plain untimed run of that tree first puts
-    its own configuration on the lab, so the timed run changes the release alone."""
+    """Each round, each tree rolls the lab to the other release (2.0.0, 1.0.0, ...) with what its
+    `make deploy` runs (deploy_command) under 8 connections at 100 requests/s; an untimed plain
+    run of that tree first puts its own configuration on the lab, so the timed run changes the
+    release alone. The release the lab keeps (.lab/app-version) is put back at the end."""
     raw: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
-    deploy_args, release = ("ansible-playbook", "playbook.yml", "-e"), "1.0.0"
+    release, kept = "1.0.0", ROOT / ".lab/app-version"
+    saved = kept.read_text() if kept.exists() else None
     for index in range(rounds):
         order = list(trees) if index % 2 == 0 else list(reversed(trees))
         for name in order:
             tree = trees[name]
-            run(tree, *deploy_args, f"app_version={release}")
+            run(tree, "ansible-playbook", "playbook.yml", "-e", f"app_version={release}")
             release = "2.0.0" if release == "1.0.0" else "1.0.0"
+            command, env = deploy_command(tree, release)
             stop, results = threading.Event(), Results()
             load = threading.Thread(
                 target=run_load,
@@ -182,7 +193,7 @@ def deploy_rounds(trees: dict[str, Path], rounds: int) -> dict:
             )
             load.start()
             time.sleep(1)
-            seconds, out = run(tree, *deploy_args, f"app_version={release}")
+            seconds, out = run(tree, *command, **env)
             time.sleep(1)
             stop.set()
             load.join()
@@ -193,10 +204,14 @@ def deploy_rounds(trees: dict[str, Path], rounds: int) -> dict:
                 {"s": round(seconds, 1), "requests": results.total, "failed": results.failed}
             )
             print(
-                f"  deploy round {index + 1}, {name}: {release} in {seconds:.1f} s, "
-                f"{results.failed} of {results.total} requests failed",
+                f"  deploy round {index + 1}, {name} ({' '.join(command)}): {release} in "
+                f"{seconds:.1f} s, {results.failed} of {results.total} requests failed",
                 flush=True,
             )
+    if saved is None:
+        kept.unlink(missing_ok=True)
+    else:
+        kept.write_text(saved)
     run(ROOT, "ansible-playbook", "playbook.yml")  # back to this tree and the lab's release
     return {
         name: {"rounds": r, "median_s": round(statistics.median(x["s"] for x in r), 1)}
@@ -376,9 +391,10 @@ def write(results: dict) -> None:
             "## deploy",
             "",
             "A warm rolling deploy of a new release (2.0.0 and 1.0.0 in turn, images built) on",
-            "the 2-host lab: `ansible-playbook playbook.yml -e app_version=X`, what `make deploy`",
-            "runs, under 8 connections at 100 requests/s (5 s client timeout), each after an",
-            "untimed plain run of the same tree;",
+            "the 2-host lab, what each tree's `make deploy APP_VERSION=X` runs once the image",
+            "is built (`scripts/deploy`, whose image step finds it built, where the tree has it;",
+            "before it, `ansible-playbook playbook.yml -e app_version=X`), under 8 connections at",
+            "100 requests/s (5 s client timeout), each after an untimed plain run of that tree;",
             measured(deploy),
             "",
             "| tree | median s | rounds: s (failed of requests) |",
