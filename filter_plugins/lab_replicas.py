@@ -1,7 +1,7 @@
 """The one definition of an app host's replicas: names, ports and address, from inventory alone.
 
 The app role runs these replicas, the nginx role writes them into the balancer's upstream, the
-playbook drains and returns them, the firewall opens their ports: all through these filters, so
+playbook drains and returns them, Prometheus scrapes them: all through these filters, so
 every host computes the same answer whichever hosts a run touches (`--limit`, unreachable hosts).
 
     {{ 'app1' | app_replicas(hostvars) }}           app1's replicas
