@@ -8,8 +8,8 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 # The release make bench-provision compares with: the last one whose playbook renders the same
 # files on the lab (an older one rewrites the firewall and nginx.conf each round, never changed=0).
 export BENCH_OLD ?= 50756d7
-# The release make bench-suite compares with: the last one before the speed work of issue 15.
-export BENCH_SUITE_OLD ?= 8c0348c
+# The release make bench-suite compares with: the last one before the speed work of issue 28.
+export BENCH_SUITE_OLD ?= ea4d303
 # What users pass reaches commands as environment, never as shell text (scripts/with-args).
 export ANSIBLE_ARGS LOAD_ARGS BENCH_ARGS SCREENSHOT_ARGS
 
