@@ -61,7 +61,7 @@ def hosts_included(log: str, task: str) -> list[str]:
 
 def drained_hosts(log: str) -> list[str]:
     """The app hosts a playbook run took out of rotation (or onto standby), in order."""
-    return hosts_included(log, "Take this host out of rotation")
+    return hosts_included(log, "Take this host out of each balancer's rotation")
 
 
 def standby_started(log: str) -> list[str]:
