@@ -53,10 +53,10 @@ def provision(
 
 
 def hosts_included(log: str, task: str) -> list[str]:
-    """The hosts a playbook run included the task whose name starts with task for, in order."""
-    return re.findall(
-        rf"^TASK \[{re.escape(task)}.*\n(?:.+\n)*?included: \S+ for (\S+?)(?: =>.*)?$", log, re.M
-    )
+    """The hosts a playbook run included the task whose name starts with task for, in order
+    (a task of a role may be printed with the role's name before it)."""
+    header = rf"^TASK \[(?:\S+ : )?{re.escape(task)}.*\n"
+    return re.findall(rf"{header}(?:.+\n)*?included: \S+ for (\S+?)(?: =>.*)?$", log, re.M)
 
 
 def drained_hosts(log: str) -> list[str]:
