@@ -14,6 +14,8 @@ export BENCH_SUITE_OLD ?= ea4d303
 export ANSIBLE_ARGS LOAD_ARGS BENCH_ARGS SCREENSHOT_ARGS
 
 PYTEST := pytest -v --durations=20
+# The tools read the lab's ports from lab.yml through scripts/lab_config.py.
+TOOL := env PYTHONPATH=$(CURDIR)/scripts python
 
 .PHONY: help bootstrap images box lint test test-unit test-vm molecule lab provision deploy status load bench bench-provision bench-suite screenshot destroy
 
@@ -36,20 +38,20 @@ status: bootstrap ## Which app hosts the balancer serves now, which replicas ans
 	scripts/with-args ANSIBLE_ARGS ansible-playbook status.yml
 
 load: bootstrap ## A bounded load on the balancer with a report (LOAD_ARGS="--connections 16 --duration 20")
-	scripts/with-args LOAD_ARGS python tools/loadtest.py http://127.0.0.1:7151/api/whoami
+	scripts/with-args LOAD_ARGS python tools/loadtest.py "http://127.0.0.1:$$(python3 scripts/lab_config.py port-http)/api/whoami"
 
 bench: images ## The lab against the seed stack with wrk; writes bench/results/ (needs make lab)
-	scripts/with-args BENCH_ARGS python tools/bench.py
+	scripts/with-args BENCH_ARGS $(TOOL) tools/bench.py
 
 bench-provision: images ## Playbook wall times, this tree against BENCH_OLD; writes bench/results/provision.md
-	scripts/with-args BENCH_ARGS python tools/bench_provision.py --old "$$BENCH_OLD"
+	scripts/with-args BENCH_ARGS $(TOOL) tools/bench_provision.py --old "$$BENCH_OLD"
 
 bench-suite: bootstrap ## make test from clean clones, BENCH_SUITE_OLD then HEAD; writes bench/results/suite.md (80 min)
-	scripts/with-args BENCH_ARGS python tools/bench_suite.py --old "$$BENCH_SUITE_OLD"
+	scripts/with-args BENCH_ARGS $(TOOL) tools/bench_suite.py --old "$$BENCH_SUITE_OLD"
 
 screenshot: images ## Prometheus's graph of a rolling deploy under load, to docs/ (needs make lab)
 	@. scripts/lib.sh && ensure_packages chromium
-	scripts/with-args SCREENSHOT_ARGS python tools/metrics_screenshot.py
+	scripts/with-args SCREENSHOT_ARGS $(TOOL) tools/metrics_screenshot.py
 
 destroy: ## Remove every machine, network and volume of the lab
 	@scripts/lab destroy

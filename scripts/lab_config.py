@@ -8,6 +8,8 @@
                                       the last `make deploy` rolled out in .lab/app-version, else
                                       lab.yml's)
     scripts/lab_config.py docker-network  the lab network's name under Vagrant's docker provider
+    scripts/lab_config.py port-http   the balancer's HTTP port, forwarded to the Vagrant host (also
+                                      port-https, port-prometheus)
 
 A bad knob exits 2 with one line: "error: LAB_APP_HOSTS must be ...".
 """
@@ -72,10 +74,34 @@ def emulated() -> bool:
     return saved == "qemu"
 
 
+def lab_ports(table: Mapping[str, Any]) -> dict[str, int]:
+    """lab.yml's ports (http, https, prometheus): whole numbers from 1 to 65535, no two the same."""
+    ports = {
+        name: whole_number(f"lab.yml's ports.{name}", str(table["ports"].get(name)), 1, 65535)
+        for name in ("http", "https", "prometheus")
+    }
+    if len(set(ports.values())) < len(ports):
+        raise LabConfigError(f"lab.yml's ports must differ from each other, not {ports}")
+    return ports
+
+
+def ports() -> dict[str, int]:
+    """lab.yml's ports alone, for the tests and tools that reach the lab on 127.0.0.1."""
+    return lab_ports(yaml.safe_load(TABLE.read_text()))
+
+
+def forwarded_ports(groups: list[str], ports: Mapping[str, int]) -> list[int]:
+    """The ports a machine in these groups serves, forwarded to the Vagrant host."""
+    return [ports["http"], ports["https"]] * ("balancer" in groups) + [ports["prometheus"]] * (
+        "monitoring" in groups
+    )
+
+
 def config(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
-    """Every machine (name, group, every group it is in, ip, forwarded ports), the lab's subnet,
-    the VM sizes and libvirt domain type."""
+    """Every machine (name, group, every group it is in, ip, forwarded ports), the lab's subnet
+    and ports, the VM sizes and libvirt domain type."""
     table = yaml.safe_load(TABLE.read_text())
+    ports = lab_ports(table)
     subnet = env.get("LAB_SUBNET") or table["subnet"]
     if not re.fullmatch(
         r"(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])){2}", subnet
@@ -88,7 +114,6 @@ def config(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
             "group": "balancer",
             "groups": ["balancer", *balancer.get("also_in", [])],
             "ip": f"{subnet}.{balancer['address']}",
-            "forwarded_ports": balancer["forwarded_ports"],
         }
     ]
     for n in range(1, app_host_count(table, env) + 1):
@@ -98,9 +123,10 @@ def config(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
                 "group": "app",
                 "groups": ["app", *app.get("also_in", [])],
                 "ip": f"{subnet}.{app['first_address'] + n - 1}",
-                "forwarded_ports": [],
             }
         )
+    for machine in machines:
+        machine["forwarded_ports"] = forwarded_ports(machine["groups"], ports)
     vm = {
         "memory": whole_number(
             "LAB_VM_MEMORY", env.get("LAB_VM_MEMORY") or str(table["vm"]["memory"]), 256, 65536
@@ -113,7 +139,13 @@ def config(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
     driver = env.get("LAB_LIBVIRT_DRIVER") or saved or "kvm"
     if driver not in ("kvm", "qemu"):
         raise LabConfigError(f"LAB_LIBVIRT_DRIVER must be kvm or qemu, not {driver!r}")
-    return {"machines": machines, "subnet": subnet, "vm": vm, "libvirt_driver": driver}
+    return {
+        "machines": machines,
+        "subnet": subnet,
+        "ports": ports,
+        "vm": vm,
+        "libvirt_driver": driver,
+    }
 
 
 def docker_network(subnet: str) -> str:
@@ -127,6 +159,10 @@ def main(argv: list[str]) -> int:
         "app-hosts": lambda: str(sum(m["group"] == "app" for m in config()["machines"])),
         "app-version": app_version,
         "docker-network": lambda: docker_network(config()["subnet"]),
+        **{
+            f"port-{name}": lambda name=name: str(config()["ports"][name])
+            for name in ("http", "https", "prometheus")
+        },
     }
     if len(argv) != 2 or argv[1] not in commands:
         print(__doc__, file=sys.stderr)

@@ -11,6 +11,8 @@ import time
 import urllib.request
 from collections import Counter
 
+from lab_config import ports
+
 
 def whoami(base_url: str) -> dict:
     with urllib.request.urlopen(f"{base_url}/api/whoami", timeout=5) as reply:
@@ -31,7 +33,7 @@ def wait_until_answering(base_url: str, seconds: float = 60) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("url", nargs="?", default="http://127.0.0.1:7151")
+    parser.add_argument("url", nargs="?", default=f"http://127.0.0.1:{ports()['http']}")
     parser.add_argument("--requests", type=int, default=0, help="requests to send (default: auto)")
     args = parser.parse_args()
     base_url = args.url.rstrip("/")

@@ -8,10 +8,16 @@ from collections import Counter
 
 from ansible_recap import recap
 from helpers import ROOT, get_json, run
-from lab_config import config, docker_network
+from lab_config import config, docker_network, ports
 from loadtest import Results, report, run_load
 
-BALANCER = "http://127.0.0.1:7151"
+# lab.yml's ports, each forwarded by Vagrant to the same port on 127.0.0.1.
+PORTS = ports()
+BALANCER = f"http://127.0.0.1:{PORTS['http']}"
+PROMETHEUS = f"http://127.0.0.1:{PORTS['prometheus']}"
+# The machines' lab addresses, in the two-app-host lab the tests run.
+IPS = {m["name"]: m["ip"] for m in config({**os.environ, "LAB_APP_HOSTS": "2"})["machines"]}
+SUBNET = f"{config()['subnet']}.0/24"
 # The lab's network under the docker provider (another Vagrant project's is not the lab's).
 LAB_NETWORK = docker_network(config()["subnet"])
 
@@ -153,7 +159,7 @@ def node(name: str, *command: str, check: bool = True):
 
 
 UPSTREAM = "/etc/nginx/flask-lb-lab/upstream"
-ADDRESSES = {"app1": "192.168.56.11", "app2": "192.168.56.12"}
+ADDRESSES = {host: IPS[host] for host in ("app1", "app2")}
 
 
 def upstream_text() -> str:

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """make bench: the lab against the seed stack, side by side in one run, loaded by wrk on 127.0.0.1.
 
-Targets (all published on loopback): the lab's balancer (7151), the seed stack (7152), a ceiling
+Targets (all published on loopback): the lab's balancer (lab.yml's http port), the seed stack (7152), a ceiling
 (nginx answering `return 200` by itself, 7153) and one lab replica loaded directly (7154).
 Runs alternate between targets at each concurrency; each figure is the median of the rounds.
 Writes bench/results/results.md, results.json and results.png.
@@ -23,13 +23,14 @@ import urllib.request
 from pathlib import Path
 
 import readme_figures
+from lab_config import ports
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "bench/seed"
 RESULTS = ROOT / "bench/results"
 PREFIX = "flask-lb-lab-bench"
 TARGETS = {
-    "lab": "http://127.0.0.1:7151/",
+    "lab": f"http://127.0.0.1:{ports()['http']}/",
     "seed": "http://127.0.0.1:7152/",
     "nginx return 200": "http://127.0.0.1:7153/",
     "one replica direct": "http://127.0.0.1:7154/",
@@ -284,7 +285,7 @@ def main() -> None:
     wait_http(TARGETS["lab"], seconds=5)  # the lab must be up: make lab
     replicas = len(
         {
-            json.load(urllib.request.urlopen("http://127.0.0.1:7151/api/whoami"))["replica"]
+            json.load(urllib.request.urlopen(f"{TARGETS['lab']}api/whoami"))["replica"]
             for _ in range(60)
         }
     )

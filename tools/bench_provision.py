@@ -30,6 +30,7 @@ from pathlib import Path
 
 import readme_figures
 from ansible_recap import recap
+from lab_config import ports
 from loadtest import Results, run_load
 
 from bench import busy_cpu_seconds
@@ -188,7 +189,15 @@ def deploy_rounds(trees: dict[str, Path], rounds: int) -> dict:
             stop, results = threading.Event(), Results()
             load = threading.Thread(
                 target=run_load,
-                args=("http://127.0.0.1:7151/api/whoami", 8, 10_000_000, 900, stop, 5, results),
+                args=(
+                    f"http://127.0.0.1:{ports()['http']}/api/whoami",
+                    8,
+                    10_000_000,
+                    900,
+                    stop,
+                    5,
+                    results,
+                ),
                 kwargs={"rate": 100},
             )
             load.start()

@@ -25,11 +25,12 @@ import urllib.request
 from pathlib import Path
 
 import readme_figures
+from lab_config import ports
 from loadtest import Results, report, run_load
 
 ROOT = Path(__file__).resolve().parent.parent
-BALANCER = "http://127.0.0.1:7151/api/whoami"
-PROMETHEUS = "http://127.0.0.1:9090"
+BALANCER = f"http://127.0.0.1:{ports()['http']}/api/whoami"
+PROMETHEUS = f"http://127.0.0.1:{ports()['prometheus']}"
 EXPR = "replica_version:app_requests:rate30s"
 SETTLE = 45  # seconds: the 30 s rate window and a few scrapes, before and after the rollout
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """The Vagrant lab's inventory: the machines of lab.yml, as scripts/lab_config.py reads them (the
-Vagrantfile reads them the same way), with LAB_APP_HOSTS and LAB_SUBNET applied, the release
-the app hosts run (lab_app_version: APP_VERSION, else the last `make deploy`'s), whether the
-VMs run under software emulation (lab_emulated), and the lab network (lab_network)."""
+Vagrantfile reads them the same way), with LAB_APP_HOSTS and LAB_SUBNET applied; the ports
+Vagrant forwards, as nginx's and Prometheus's; the release the app hosts run (lab_app_version:
+APP_VERSION, else the last `make deploy`'s), whether the VMs run under software emulation
+(lab_emulated), and the lab network (lab_network)."""
 
 import json
 import sys
@@ -13,18 +14,28 @@ from lab_config import LabConfigError, app_version, config, emulated
 
 
 def inventory() -> dict:
-    machines = config()["machines"]
+    lab = config()
+    machines = lab["machines"]
     groups: dict[str, list[str]] = {}
     for machine in machines:
         for group in machine["groups"]:
             groups.setdefault(group, []).append(machine["name"])
+    # lab.yml's ports, which Vagrant forwards: what the balancer and Prometheus listen on.
+    ports = lab["ports"]
+    group_vars = {
+        "balancer": {"nginx_listen_port": ports["http"], "nginx_tls_port": ports["https"]},
+        "monitoring": {"monitoring_port": ports["prometheus"]},
+    }
     return {
-        **{group: {"hosts": hosts} for group, hosts in groups.items()},
+        **{
+            group: {"hosts": hosts, "vars": group_vars.get(group, {})}
+            for group, hosts in groups.items()
+        },
         "all": {
             "vars": {
                 "lab_app_version": app_version(),
                 "lab_emulated": emulated(),
-                "lab_network": f"{config()['subnet']}.0/24",
+                "lab_network": f"{lab['subnet']}.0/24",
             }
         },
         "_meta": {"hostvars": {m["name"]: {"ansible_host": m["ip"]} for m in machines}},

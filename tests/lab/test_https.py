@@ -14,11 +14,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from helpers import ROOT, run
-from lab_helpers import balancer_answers, lab_env, provision
+from lab_helpers import BALANCER, PORTS, SUBNET, balancer_answers, lab_env, provision
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 CA = ROOT / ".lab/ca.crt"
-HTTPS = ("127.0.0.1", 7443)
+HTTPS = ("127.0.0.1", PORTS["https"])
+HTTPS_URL = f"https://127.0.0.1:{PORTS['https']}"
 
 
 def handshake(context: ssl.SSLContext, server_name: str = "127.0.0.1") -> ssl.SSLSocket:
@@ -28,7 +29,7 @@ def handshake(context: ssl.SSLContext, server_name: str = "127.0.0.1") -> ssl.SS
 
 def test_the_readme_curl_verifies_against_the_lab_ca(lab) -> None:
     # The README's command, as a user types it: no -k.
-    out = run("curl", "-fsS", "--cacert", ".lab/ca.crt", "https://127.0.0.1:7443/", timeout=30)
+    out = run("curl", "-fsS", "--cacert", ".lab/ca.crt", f"{HTTPS_URL}/", timeout=30)
     assert "Replica: app" in out.stdout
 
 
@@ -40,7 +41,7 @@ def test_http2_and_hsts_over_verified_tls(lab) -> None:
         assert tls.version() in {"TLSv1.2", "TLSv1.3"}
     out = run(
         "curl", "-fsS", "--cacert", str(CA), "-D", "-", "-o", "/dev/null", "-w", "%{http_version}",
-        "https://127.0.0.1:7443/api/whoami", timeout=30,
+        f"{HTTPS_URL}/api/whoami", timeout=30,
     ).stdout  # fmt: skip
     assert out.startswith("HTTP/2 200")
     assert "strict-transport-security: max-age=63072000" in out.lower()
@@ -51,7 +52,7 @@ def test_https_reaches_every_replica(lab) -> None:
     seen = set()
     for _ in range(36):
         body = run(
-            "curl", "-fsS", "--cacert", str(CA), "https://127.0.0.1:7443/api/whoami", timeout=30
+            "curl", "-fsS", "--cacert", str(CA), f"{HTTPS_URL}/api/whoami", timeout=30
         ).stdout
         seen.add(json.loads(body)["replica"])
     assert seen == {f"app{h}-r{r}" for h in (1, 2) for r in (1, 2, 3)}
@@ -83,7 +84,7 @@ def test_the_lab_ca_signs_for_the_lab_alone_and_lives_a_year(lab, tmp_path) -> N
     constraints = ca.extensions.get_extension_for_class(x509.NameConstraints)
     assert constraints.critical
     permitted = {str(name.value) for name in constraints.value.permitted_subtrees or []}
-    assert permitted == {"balancer", "localhost", "127.0.0.1/32", "::1/128", "192.168.56.0/24"}
+    assert permitted == {"balancer", "localhost", "127.0.0.1/32", "::1/128", SUBNET}
     assert ca.not_valid_after_utc - ca.not_valid_before_utc <= datetime.timedelta(days=366)
     assert run("openssl", "verify", "-CAfile", str(CA), ".lab/tls/balancer.crt").returncode == 0
     # Even signed with the CA's own key, a certificate for another name does not verify.
@@ -142,7 +143,7 @@ def test_a_redirect_run_passes_its_own_check_and_replaces_an_unconstrained_ca(la
     # certificate the controller need not trust), and 7151 answers 301 to HTTPS; a plain run
     # undoes it.
     answer = ("curl", "-sS", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}",
-              "http://127.0.0.1:7151/api/whoami")  # fmt: skip
+              f"{BALANCER}/api/whoami")  # fmt: skip
     # The same run finds a CA an older lab made, for any name: it gets a new key, so what the old
     # one's key signs no longer verifies where a user trusted it.
     ca_key_path = ROOT / ".lab/tls/ca.key"
@@ -153,12 +154,12 @@ def test_a_redirect_run_passes_its_own_check_and_replaces_an_unconstrained_ca(la
     try:
         provision(json.dumps({"nginx_tls_redirect": True}), app_hosts=2, limit="balancer")
         status, location = run(*answer, timeout=30).stdout.split()
-        assert status == "301" and re.fullmatch(r"https://[^/]+:7443/api/whoami", location)
+        assert status == "301" and re.fullmatch(rf"https://[^/]+:{HTTPS[1]}/api/whoami", location)
     finally:
         provision(app_hosts=2, limit="balancer")
     assert run(*answer, timeout=30).stdout.strip() == "200"
     assert public(ca_key_path) != old_key
     new_ca = x509.load_pem_x509_certificate(CA.read_bytes())
     assert new_ca.extensions.get_extension_for_class(x509.NameConstraints).critical
-    assert "Replica: app" in run("curl", "-fsS", "--cacert", str(CA), f"https://{HTTPS[0]}:7443/",
+    assert "Replica: app" in run("curl", "-fsS", "--cacert", str(CA), f"https://{HTTPS[0]}:{HTTPS[1]}/",
                                  timeout=30).stdout  # fmt: skip

@@ -6,11 +6,9 @@ import urllib.parse
 
 import pytest
 from helpers import get_json, http_get, wait_for
-from lab_helpers import BALANCER, Load, node
+from lab_helpers import ADDRESSES, BALANCER, PROMETHEUS, Load, node
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
-# Forwarded by Vagrant from the balancer, like 7151.
-PROMETHEUS = "http://127.0.0.1:9090"
 REPLICAS = {f"app{h}-r{r}" for h in (1, 2) for r in (1, 2, 3)}
 # Prometheus itself, 6 replicas, a node exporter on each of 3 hosts, the balancer's nginx exporter.
 TARGETS = 1 + 6 + 3 + 1
@@ -69,5 +67,5 @@ def test_replica_metrics_stay_off_the_public_port(lab) -> None:
     assert http_get(f"{BALANCER}/metrics")[0] == 404
     assert (
         "app_requests_total"
-        in node("balancer", "curl", "-fsS", "http://192.168.56.11:8001/metrics").stdout
+        in node("balancer", "curl", "-fsS", f"http://{ADDRESSES['app1']}:8001/metrics").stdout
     )

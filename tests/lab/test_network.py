@@ -7,10 +7,12 @@ import socket
 
 import pytest
 from helpers import run, wait_for
-from lab_helpers import balancer_answers, node
+from lab_helpers import IPS, PORTS, balancer_answers, node
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
-APP1_REPLICA = ("192.168.56.11", 8001)
+APP1, BALANCER_IP = IPS["app1"], IPS["balancer"]
+HTTP, HTTPS, PROMETHEUS = PORTS["http"], PORTS["https"], PORTS["prometheus"]
+APP1_REPLICA = (APP1, 8001)
 
 
 def reachable(address: tuple[str, int], timeout: float = 3) -> bool:
@@ -27,11 +29,11 @@ def curl_from(machine: str, url: str, *options: str) -> bool:
 
 
 def test_replica_port_answers_the_balancer(lab) -> None:
-    assert curl_from("balancer", "http://192.168.56.11:8001/healthz")
+    assert curl_from("balancer", f"http://{APP1}:8001/healthz")
 
 
 def test_replica_port_refuses_another_app_host(lab) -> None:
-    assert not curl_from("app2", "http://192.168.56.11:8001/healthz")
+    assert not curl_from("app2", f"http://{APP1}:8001/healthz")
 
 
 def test_replica_port_refuses_the_vagrant_host(lab) -> None:
@@ -45,14 +47,14 @@ def test_balancer_takes_only_ssh_7151_and_7443_and_prometheus_from_the_vagrant_h
     )
     try:
         wait_for(lambda: curl_from("balancer", "http://127.0.0.1:9999/"), 15, "a server on :9999")
-        assert not curl_from("app1", "http://192.168.56.10:9999/")
-        assert curl_from("app1", "http://192.168.56.10:7151/healthz")
-        assert curl_from("app1", "https://192.168.56.10:7443/healthz", "--insecure")
-        assert reachable(("192.168.56.10", 22))
+        assert not curl_from("app1", f"http://{BALANCER_IP}:9999/")
+        assert curl_from("app1", f"http://{BALANCER_IP}:{HTTP}/healthz")
+        assert curl_from("app1", f"https://{BALANCER_IP}:{HTTPS}/healthz", "--insecure")
+        assert reachable((BALANCER_IP, 22))
         # Prometheus: the Vagrant host's forward and the balancer itself, no other lab machine.
-        assert not curl_from("app1", "http://192.168.56.10:9090/-/ready")
-        assert curl_from("balancer", "http://192.168.56.10:9090/-/ready")
-        assert reachable(("127.0.0.1", 9090))
+        assert not curl_from("app1", f"http://{BALANCER_IP}:{PROMETHEUS}/-/ready")
+        assert curl_from("balancer", f"http://{BALANCER_IP}:{PROMETHEUS}/-/ready")
+        assert reachable(("127.0.0.1", PROMETHEUS))
     finally:
         node("balancer", "systemctl", "stop", "lab-test-http", check=False)
 
@@ -63,7 +65,7 @@ def test_an_app_host_takes_ssh_alone_and_a_port_published_later_from_the_balance
     # Neither listener is in any setting: one on the host, one a container published after the run.
     node("app1", "systemd-run", "--unit", "lab-test-http", "python3", "-m", "http.server", "9999")
     image = node("app1", "docker", "inspect", "--format", "{{.Config.Image}}", "app-1").stdout
-    published = "192.168.56.11:8999"
+    published = f"{APP1}:8999"
     node("app1", "docker", "run", "--detach", "--rm", "--name", "lab-test-published",
          "--publish", f"{published}:5000", image.strip())  # fmt: skip
     try:
@@ -75,17 +77,17 @@ def test_an_app_host_takes_ssh_alone_and_a_port_published_later_from_the_balance
             30,
             "a server on :9999 and a container on :8999 of app1",
         )
-        assert not curl_from("balancer", "http://192.168.56.11:9999/")
+        assert not curl_from("balancer", f"http://{APP1}:9999/")
         assert not curl_from("app2", f"http://{published}/healthz")
         assert curl_from("balancer", f"http://{published}/healthz")
-        assert reachable(("192.168.56.11", 22))
+        assert reachable((APP1, 22))
     finally:
         node("app1", "systemctl", "stop", "lab-test-http", check=False)
         node("app1", "docker", "rm", "--force", "lab-test-published", check=False)
 
 
 # The node exporter of app1 and the balancer's nginx exporter.
-@pytest.mark.parametrize("exporter", [("192.168.56.11", 9100), ("192.168.56.10", 9113)])
+@pytest.mark.parametrize("exporter", [(APP1, 9100), (BALANCER_IP, 9113)])
 def test_exporter_ports_answer_the_monitoring_host_alone(lab, exporter: tuple[str, int]) -> None:
     url = "http://{}:{}/metrics".format(*exporter)
     assert curl_from("balancer", url)  # Prometheus runs there
@@ -98,13 +100,13 @@ def test_replica_ports_are_published_on_the_lab_address_alone(lab) -> None:
     bindings = node(
         "app1", "docker", "inspect", "--format", "{{json .HostConfig.PortBindings}}", "app-1"
     ).stdout
-    assert json.loads(bindings) == {"5000/tcp": [{"HostIp": "192.168.56.11", "HostPort": "8001"}]}
+    assert json.loads(bindings) == {"5000/tcp": [{"HostIp": APP1, "HostPort": "8001"}]}
 
 
 def test_the_balancer_has_the_same_policy_for_ipv6(lab) -> None:
     v4 = node("balancer", "iptables", "-S", "LAB-INPUT").stdout
     v6 = node("balancer", "ip6tables", "-S", "LAB-INPUT").stdout
-    assert "--dport 7443 -j RETURN" in v6 and v6.endswith("-A LAB-INPUT -j DROP\n")
+    assert f"--dport {HTTPS} -j RETURN" in v6 and v6.endswith("-A LAB-INPUT -j DROP\n")
     # The exporters' one allowed source is the balancer's IPv4 address, so v6 lets none through.
     v4_without_sources = [line for line in v4.splitlines() if " -s " not in line]
     assert v6.splitlines() == [
@@ -134,6 +136,6 @@ def test_after_a_reboot_the_rules_are_in_place_before_the_replicas(lab) -> None:
     # And the engine requires them: where they fail to load, it does not start (molecule/firewall).
     requires = node("app1", "systemctl", "show", "docker", "-p", "Requires").stdout
     assert "lab-firewall.service" in requires.split("=", 1)[1].split()
-    wait_for(lambda: curl_from("balancer", "http://192.168.56.11:8001/healthz"), 90, "app1-r1")
-    assert not curl_from("app2", "http://192.168.56.11:8001/healthz")
+    wait_for(lambda: curl_from("balancer", f"http://{APP1}:8001/healthz"), 90, "app1-r1")
+    assert not curl_from("app2", f"http://{APP1}:8001/healthz")
     wait_for(lambda: len(balancer_answers(60)) == 6, 90, "all six replicas in rotation")

@@ -14,6 +14,7 @@ from lab_helpers import (
     BALANCER,
     BROKEN_RELEASE,
     LOAD_RATE,
+    PORTS,
     Load,
     assert_rotation,
     balancer_answers,
@@ -133,7 +134,7 @@ def test_bad_input_is_refused_and_the_lab_keeps_serving(refused_runs, case, mess
 
 def raw_request(request: bytes, timeout: float = 15) -> int:
     """Send raw bytes to the balancer; the HTTP status it answers (0 if it closed silently)."""
-    with socket.create_connection(("127.0.0.1", 7151), timeout=timeout) as conn:
+    with socket.create_connection(("127.0.0.1", PORTS["http"]), timeout=timeout) as conn:
         conn.sendall(request)
         reply = conn.recv(200)
     return int(reply.split()[1]) if reply.startswith(b"HTTP/") else 0

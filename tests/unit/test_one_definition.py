@@ -1,5 +1,6 @@
 """One definition per concept: the node container (.env.yml) and the machine table (lab.yml)."""
 
+import importlib.util
 import os
 import subprocess
 
@@ -121,3 +122,31 @@ def test_emulated_vms_are_known_from_the_saved_libvirt_driver(tmp_path, monkeypa
     assert lab_config.emulated() is True
     group_vars = (ROOT / "inventories/vagrant/group_vars/all.yml").read_text()
     assert "lookup(" not in group_vars
+
+
+def test_the_lab_ports_are_lab_ymls_for_nginx_prometheus_and_the_forwards(monkeypatch, tmp_path):
+    # Changed in lab.yml alone: the inventory hands them to nginx and Prometheus, the Vagrantfile
+    # forwards them from the machines that serve them.
+    table = yaml.safe_load((ROOT / "lab.yml").read_text())
+    table["ports"] = {"http": 8151, "https": 8443, "prometheus": 8090}
+    (tmp_path / "lab.yml").write_text(yaml.safe_dump(table))
+    monkeypatch.setattr(lab_config, "TABLE", tmp_path / "lab.yml")
+    monkeypatch.setattr(lab_config, "SAVED_APP_HOSTS", tmp_path / "app-hosts")
+    forwards = {m["name"]: m["forwarded_ports"] for m in config({})["machines"]}
+    assert forwards == {"balancer": [8151, 8443, 8090], "app1": [], "app2": []}
+    spec = importlib.util.spec_from_file_location("hosts", ROOT / "inventories/vagrant/hosts.py")
+    hosts = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hosts)
+    groups = hosts.inventory()
+    assert groups["balancer"]["vars"] == {"nginx_listen_port": 8151, "nginx_tls_port": 8443}
+    assert groups["monitoring"]["vars"] == {"monitoring_port": 8090}
+
+
+@pytest.mark.parametrize("ports", [{"http": 0}, {"http": 70000}, {"https": 7151}, {"http": "x"}])
+def test_a_bad_lab_port_is_refused_naming_it(monkeypatch, tmp_path, ports) -> None:
+    table = yaml.safe_load((ROOT / "lab.yml").read_text())
+    table["ports"] |= ports
+    (tmp_path / "lab.yml").write_text(yaml.safe_dump(table))
+    monkeypatch.setattr(lab_config, "TABLE", tmp_path / "lab.yml")
+    with pytest.raises(LabConfigError, match=r"lab\.yml's ports"):
+        config({})
