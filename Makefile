@@ -38,7 +38,8 @@ status: bootstrap ## Which app hosts the balancer serves now, which replicas ans
 	scripts/with-args ANSIBLE_ARGS ansible-playbook status.yml
 
 load: bootstrap ## A bounded load on the balancer with a report (LOAD_ARGS="--connections 16 --duration 20")
-	scripts/with-args LOAD_ARGS python tools/loadtest.py "http://127.0.0.1:$$(python3 scripts/lab_config.py port-http)/api/whoami"
+	port=$$(python3 scripts/lab_config.py port-http); \
+	scripts/with-args LOAD_ARGS python tools/loadtest.py "http://127.0.0.1:$$port/api/whoami"
 
 bench: images ## The lab against the seed stack with wrk; writes bench/results/ (needs make lab)
 	scripts/with-args BENCH_ARGS $(TOOL) tools/bench.py

@@ -76,8 +76,9 @@ def emulated() -> bool:
 
 def lab_ports(table: Mapping[str, Any]) -> dict[str, int]:
     """lab.yml's ports (http, https, prometheus): whole numbers from 1 to 65535, no two the same."""
+    given = table.get("ports") if isinstance(table.get("ports"), dict) else {}
     ports = {
-        name: whole_number(f"lab.yml's ports.{name}", str(table["ports"].get(name)), 1, 65535)
+        name: whole_number(f"lab.yml's ports.{name}", str(given.get(name)), 1, 65535)
         for name in ("http", "https", "prometheus")
     }
     if len(set(ports.values())) < len(ports):
@@ -160,7 +161,7 @@ def main(argv: list[str]) -> int:
         "app-version": app_version,
         "docker-network": lambda: docker_network(config()["subnet"]),
         **{
-            f"port-{name}": lambda name=name: str(config()["ports"][name])
+            f"port-{name}": lambda name=name: str(ports()[name])
             for name in ("http", "https", "prometheus")
         },
     }

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Asks the balancer who answers, a few rounds, and prints the replicas it saw.
 
-usage: lab_probe.py [URL] [--requests N]    (default http://127.0.0.1:7151, 3 rounds of replicas)
+usage: lab_probe.py [URL] [--requests N]
+    URL: default http://127.0.0.1:PORT, PORT lab.yml's ports.http; N: default 3 rounds of replicas
 """
 
 import argparse

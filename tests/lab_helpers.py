@@ -62,7 +62,7 @@ def hosts_included(log: str, task: str) -> list[str]:
     """The hosts a playbook run included the task whose name starts with task for, in order
     (a task of a role may be printed with the role's name before it)."""
     header = rf"^TASK \[(?:\S+ : )?{re.escape(task)}.*\n"
-    return re.findall(rf"{header}(?:.+\n)*?included: \S+ for (\S+?)(?: =>.*)?$", log, re.M)
+    return re.findall(rf"{header}(?:.+\n)*?included: .+? for (\S+?)(?: =>.*)?$", log, re.M)
 
 
 def drained_hosts(log: str) -> list[str]:

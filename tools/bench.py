@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """make bench: the lab against the seed stack, side by side in one run, loaded by wrk on 127.0.0.1.
 
-Targets (all published on loopback): the lab's balancer (lab.yml's http port), the seed stack (7152), a ceiling
-(nginx answering `return 200` by itself, 7153) and one lab replica loaded directly (7154).
+Targets (all published on loopback): the lab's balancer (lab.yml's http port), the seed stack
+(7152), a ceiling (nginx answering `return 200` by itself, 7153) and one lab replica loaded directly
+(7154).
 Runs alternate between targets at each concurrency; each figure is the median of the rounds.
 Writes bench/results/results.md, results.json and results.png.
 """
