@@ -115,10 +115,13 @@ def test_a_bad_certificate_is_refused_before_any_host_changes(lab, tmp_path) -> 
     assert len(balancer_answers(12)) >= 1
 
 
+CA_NAME = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "flask-lb-lab CA")])
+
+
 def unconstrained_ca(key: ec.EllipticCurvePrivateKey) -> bytes:
     """A CA certificate as older labs made: ten years, for any name."""
     now = datetime.datetime.now(datetime.UTC)
-    name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "flask-lb-lab CA")])
+    name = CA_NAME
     builder = x509.CertificateBuilder().subject_name(name).issuer_name(name)
     cert = (
         builder.public_key(key.public_key())
@@ -126,9 +129,20 @@ def unconstrained_ca(key: ec.EllipticCurvePrivateKey) -> bytes:
         .not_valid_before(now)
         .not_valid_after(now + datetime.timedelta(days=3650))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        # As the lab's own tasks make it: the balancer's certificate names it as its issuer.
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
     return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def unconstrained_request(key: ec.EllipticCurvePrivateKey) -> bytes:
+    """The CA's certificate request as older labs made it: no name constraints."""
+    builder = x509.CertificateSigningRequestBuilder().subject_name(CA_NAME)
+    request = builder.add_extension(
+        x509.BasicConstraints(ca=True, path_length=0), critical=True
+    ).sign(key, hashes.SHA256())
+    return request.public_bytes(serialization.Encoding.PEM)
 
 
 def public(key_path: Path) -> bytes:
@@ -144,13 +158,14 @@ def test_a_redirect_run_passes_its_own_check_and_replaces_an_unconstrained_ca(la
     # undoes it.
     answer = ("curl", "-sS", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}",
               f"{BALANCER}/api/whoami")  # fmt: skip
-    # The same run finds a CA an older lab made, for any name: it gets a new key, so what the old
-    # one's key signs no longer verifies where a user trusted it.
+    # The same run finds a CA an older lab made, for any name (its request too): it gets a new
+    # key, so what the old one's key signs no longer verifies where a user trusted it.
     ca_key_path = ROOT / ".lab/tls/ca.key"
     old_key = public(ca_key_path)
     key = serialization.load_pem_private_key(ca_key_path.read_bytes(), None)
     assert isinstance(key, ec.EllipticCurvePrivateKey)
     CA.write_bytes(unconstrained_ca(key))
+    (ROOT / ".lab/tls/ca.csr").write_bytes(unconstrained_request(key))
     try:
         provision(json.dumps({"nginx_tls_redirect": True}), app_hosts=2, limit="balancer")
         status, location = run(*answer, timeout=30).stdout.split()
