@@ -28,7 +28,7 @@ bootstrap: ## Host packages, a running Docker engine and the Python venv (.venv)
 lab: ## Bring the whole lab up (PROVIDER=docker|virtualbox|libvirt, LAB_APP_HOSTS=N)
 	@scripts/lab up
 
-provision: bootstrap ## Run playbook.yml again on the running lab (ANSIBLE_ARGS="-e app_replicas=4")
+provision: images ## Run playbook.yml again on the running lab, its image built first (ANSIBLE_ARGS="-e app_replicas=4")
 	scripts/with-args ANSIBLE_ARGS ansible-playbook playbook.yml
 
 deploy: bootstrap ## Roll APP_VERSION out to the running lab, one app host at a time; later runs keep it
