@@ -74,12 +74,15 @@ def emulated() -> bool:
     return saved == "qemu"
 
 
+PORT_NAMES = ("http", "https", "prometheus")
+
+
 def lab_ports(table: Mapping[str, Any]) -> dict[str, int]:
     """lab.yml's ports (http, https, prometheus): whole numbers from 1 to 65535, no two the same."""
     given = table.get("ports") if isinstance(table.get("ports"), dict) else {}
     ports = {
         name: whole_number(f"lab.yml's ports.{name}", str(given.get(name)), 1, 65535)
-        for name in ("http", "https", "prometheus")
+        for name in PORT_NAMES
     }
     if len(set(ports.values())) < len(ports):
         raise LabConfigError(f"lab.yml's ports must differ from each other, not {ports}")
@@ -160,10 +163,7 @@ def main(argv: list[str]) -> int:
         "app-hosts": lambda: str(sum(m["group"] == "app" for m in config()["machines"])),
         "app-version": app_version,
         "docker-network": lambda: docker_network(config()["subnet"]),
-        **{
-            f"port-{name}": lambda name=name: str(ports()[name])
-            for name in ("http", "https", "prometheus")
-        },
+        **{f"port-{name}": lambda name=name: str(ports()[name]) for name in PORT_NAMES},
     }
     if len(argv) != 2 or argv[1] not in commands:
         print(__doc__, file=sys.stderr)

@@ -15,11 +15,12 @@ from loadtest import Results, report, run_load
 PORTS = ports()
 BALANCER = f"http://127.0.0.1:{PORTS['http']}"
 PROMETHEUS = f"http://127.0.0.1:{PORTS['prometheus']}"
-# The machines' lab addresses, in the two-app-host lab the tests run.
-IPS = {m["name"]: m["ip"] for m in config({**os.environ, "LAB_APP_HOSTS": "2"})["machines"]}
-SUBNET = f"{config()['subnet']}.0/24"
+# The two-app-host lab the tests run: its machines' addresses and its network.
+LAB = config({**os.environ, "LAB_APP_HOSTS": "2"})
+IPS = {machine["name"]: machine["ip"] for machine in LAB["machines"]}
+SUBNET = f"{LAB['subnet']}.0/24"
 # The lab's network under the docker provider (another Vagrant project's is not the lab's).
-LAB_NETWORK = docker_network(config()["subnet"])
+LAB_NETWORK = docker_network(LAB["subnet"])
 
 
 def lab_env(app_hosts: int) -> dict[str, str]:

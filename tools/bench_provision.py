@@ -37,6 +37,8 @@ from bench import busy_cpu_seconds
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench/results"
+# What the deploy rounds load: the lab's balancer on its forwarded port (lab.yml).
+WHOAMI = f"http://127.0.0.1:{ports()['http']}/api/whoami"
 
 
 def run(
@@ -189,15 +191,7 @@ def deploy_rounds(trees: dict[str, Path], rounds: int) -> dict:
             stop, results = threading.Event(), Results()
             load = threading.Thread(
                 target=run_load,
-                args=(
-                    f"http://127.0.0.1:{ports()['http']}/api/whoami",
-                    8,
-                    10_000_000,
-                    900,
-                    stop,
-                    5,
-                    results,
-                ),
+                args=(WHOAMI, 8, 10_000_000, 900, stop, 5, results),
                 kwargs={"rate": 100},
             )
             load.start()

@@ -19,7 +19,7 @@ from lab_helpers import BALANCER, PORTS, SUBNET, balancer_answers, lab_env, prov
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 CA = ROOT / ".lab/ca.crt"
 HTTPS = ("127.0.0.1", PORTS["https"])
-HTTPS_URL = f"https://127.0.0.1:{PORTS['https']}"
+HTTPS_URL = f"https://{HTTPS[0]}:{HTTPS[1]}"
 
 
 def handshake(context: ssl.SSLContext, server_name: str = "127.0.0.1") -> ssl.SSLSocket:
@@ -121,8 +121,7 @@ CA_NAME = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "flask-lb-
 def unconstrained_ca(key: ec.EllipticCurvePrivateKey) -> bytes:
     """A CA certificate as older labs made: ten years, for any name."""
     now = datetime.datetime.now(datetime.UTC)
-    name = CA_NAME
-    builder = x509.CertificateBuilder().subject_name(name).issuer_name(name)
+    builder = x509.CertificateBuilder().subject_name(CA_NAME).issuer_name(CA_NAME)
     cert = (
         builder.public_key(key.public_key())
         .serial_number(x509.random_serial_number())
@@ -176,5 +175,5 @@ def test_a_redirect_run_passes_its_own_check_and_replaces_an_unconstrained_ca(la
     assert public(ca_key_path) != old_key
     new_ca = x509.load_pem_x509_certificate(CA.read_bytes())
     assert new_ca.extensions.get_extension_for_class(x509.NameConstraints).critical
-    assert "Replica: app" in run("curl", "-fsS", "--cacert", str(CA), f"https://{HTTPS[0]}:{HTTPS[1]}/",
+    assert "Replica: app" in run("curl", "-fsS", "--cacert", str(CA), f"{HTTPS_URL}/",
                                  timeout=30).stdout  # fmt: skip
