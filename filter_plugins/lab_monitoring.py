@@ -1,10 +1,10 @@
 """What the lab's Prometheus scrapes, from inventory alone (like the balancer's upstream).
 
-The monitoring role writes these jobs into prometheus.yml, the exporters run where they say, and
-the firewall opens the exporter ports to the monitoring hosts: all through these filters, so a
-run limited to some hosts computes the same answer.
+The playbook hands the monitoring role these jobs for prometheus.yml and each host its exporters,
+and the firewall opens the exporter ports to the monitoring hosts: all through these filters, so
+a run limited to some hosts computes the same answer. Pure: they read their arguments alone.
 
-    {{ groups | monitoring_scrape_jobs(hostvars) }}           every job and target, with labels
+    {{ groups | monitoring_scrape_jobs(hostvars, upstream) }}  every job and target, with labels
     {{ 'app1' | monitoring_exporters(hostvars, groups) }}     the exporters app1 runs
     {{ 'balancer' | monitoring_server_ports(hostvars, groups) }}  [Prometheus's port] or []
     {{ groups | monitoring_sources(hostvars) }}               the monitoring hosts' addresses
@@ -12,33 +12,20 @@ run limited to some hosts computes the same answer.
         the ports only some sources reach: the exporters the monitoring hosts, Prometheus these
     {{ groups['balancer'] | host_addresses(hostvars) }}       each ansible_host, else the name
 
-A host's ports are its inventory variables; where it sets none, the monitoring role's
-defaults/main.yml, read here so that the two cannot disagree.
+A host's ports are its inventory variables (monitoring_node_exporter_port,
+monitoring_nginx_exporter_port, and monitoring_port on a monitoring host), which must be set.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable, Mapping
-from functools import cache
-from pathlib import Path
 from typing import Any
 
-import yaml
+from ansible.errors import AnsibleFilterError
 
-# Ansible loads each plugin file on its own: the replicas' one definition is imported by path.
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from lab_replicas import app_upstream
-
-MONITORING_DEFAULTS = Path(__file__).resolve().parent.parent / "roles/monitoring/defaults/main.yml"
 PORTS = {"node": "monitoring_node_exporter_port", "nginx": "monitoring_nginx_exporter_port"}
 # The hosts a lab Prometheus watches: every host of the lab's groups.
 LAB_GROUPS = ("balancer", "app", "monitoring")
-
-
-@cache
-def monitoring_defaults() -> dict[str, Any]:
-    return yaml.safe_load(MONITORING_DEFAULTS.read_text())
 
 
 def address(host: str, hostvars: Mapping) -> str:
@@ -51,8 +38,19 @@ def host_addresses(hosts: Iterable[str], hostvars: Mapping) -> list[str]:
 
 
 def setting(host: str, hostvars: Mapping, name: str) -> int:
-    """A port of HOST: its inventory variable, else the role's default."""
-    return int(hostvars[host].get(name, monitoring_defaults()[name]))
+    """A port of HOST: its inventory variable."""
+    host_vars = hostvars[host]
+    if name not in host_vars:
+        raise AnsibleFilterError(
+            f"{host} has no {name} in the inventory: Prometheus's targets and the firewall are "
+            "computed from the inventory alone, so set it there (group_vars/all.yml)"
+        )
+    try:
+        return int(host_vars[name])
+    except (TypeError, ValueError):
+        raise AnsibleFilterError(
+            f"{name} of {host} must be a port, not {host_vars[name]!r}"
+        ) from None
 
 
 def target(address: str, port: int) -> str:
@@ -94,14 +92,17 @@ def monitoring_firewall(
     ]
 
 
-def monitoring_scrape_jobs(groups: Mapping, hostvars: Mapping) -> list[dict[str, Any]]:
+def monitoring_scrape_jobs(
+    groups: Mapping, hostvars: Mapping, upstream: Iterable[Mapping]
+) -> list[dict[str, Any]]:
     """Each job (app, node, nginx) with its targets: "address:port" and the labels host, and
-    replica for the app's replicas, so every series names where it came from."""
+    replica for the app's replicas (UPSTREAM: the balancer's, filter app_upstream), so every
+    series names where it came from."""
     hosts: list[str] = []
     for group in LAB_GROUPS:
         hosts += [host for host in groups.get(group, []) if host not in hosts]
     jobs: dict[str, list[dict[str, Any]]] = {"app": [], "node": [], "nginx": []}
-    for replica in app_upstream(groups.get("app", []), hostvars):
+    for replica in upstream:
         jobs["app"].append(
             {
                 "target": target(replica["address"], replica["port"]),

@@ -88,7 +88,7 @@ BAD_INPUTS = [
     ({"app_replicas": "three"}, "app_replicas"),
     ({"app_port_base": 70000}, "within 1-65535"),
     ({"app_replicas": 2, "app_ports": [8001, 8001]}, "no two replicas may share a port"),
-    ({"nginx_upstream_group": "nobody"}, "the upstream needs servers"),
+    ({"nginx_upstream_servers": []}, "the upstream needs servers"),
     ({"nginx_balancing_method": "fastest"}, "nginx_balancing_method"),
     ({"nginx_listen_port": 22}, "nginx_listen_port 22 is already taken"),
     ({"nginx_listen_port": 0}, "nginx_listen_port must be within 1-65535"),

@@ -1,7 +1,7 @@
 """What Prometheus scrapes, from inventory alone (filter_plugins/lab_monitoring.py)."""
 
-import yaml
-from helpers import ROOT
+import pytest
+from ansible.errors import AnsibleFilterError
 from lab_monitoring import (
     host_addresses,
     monitoring_exporters,
@@ -12,17 +12,26 @@ from lab_monitoring import (
 )
 from lab_replicas import app_upstream
 
-DEFAULTS = yaml.safe_load((ROOT / "roles/monitoring/defaults/main.yml").read_text())
+# The ports and the replica layout, as an inventory's group_vars give them to every host.
+DEFAULTS = {
+    "monitoring_port": 9090,
+    "monitoring_node_exporter_port": 9100,
+    "monitoring_nginx_exporter_port": 9113,
+    "app_replicas": 3,
+    "app_port_base": 8001,
+    "app_ports": [],
+    "app_container_prefix": "app",
+}
 GROUPS = {"balancer": ["lb"], "app": ["web1", "web2"], "monitoring": ["lb"]}
 HOSTVARS = {
-    "lb": {"ansible_host": "10.0.0.10"},
-    "web1": {"ansible_host": "10.0.0.11"},
-    "web2": {"ansible_host": "10.0.0.12", "monitoring_node_exporter_port": 9200},
+    "lb": DEFAULTS | {"ansible_host": "10.0.0.10"},
+    "web1": DEFAULTS | {"ansible_host": "10.0.0.11"},
+    "web2": DEFAULTS | {"ansible_host": "10.0.0.12", "monitoring_node_exporter_port": 9200},
 }
 
 
 def jobs() -> dict[str, list[dict]]:
-    return {job["job"]: job["targets"] for job in monitoring_scrape_jobs(GROUPS, HOSTVARS)}
+    return jobs_of(HOSTVARS)
 
 
 def test_every_replica_is_a_target_named_like_the_upstream() -> None:
@@ -75,13 +84,22 @@ def test_no_monitoring_group_means_no_exporters() -> None:
     groups = {"balancer": ["lb"], "app": ["web1"]}
     assert monitoring_exporters("lb", HOSTVARS, groups) == []
     assert monitoring_sources(groups, HOSTVARS) == []
-    assert [job["job"] for job in monitoring_scrape_jobs(groups, HOSTVARS)] == ["app"]
+    upstream = app_upstream(groups["app"], HOSTVARS)
+    assert [job["job"] for job in monitoring_scrape_jobs(groups, HOSTVARS, upstream)] == ["app"]
+
+
+def test_a_port_the_inventory_does_not_set_is_refused_naming_it() -> None:
+    hostvars = {**HOSTVARS, "web1": {"ansible_host": "10.0.0.11"}}
+    with pytest.raises(AnsibleFilterError, match="web1 has no monitoring_node_exporter_port"):
+        monitoring_exporters("web1", hostvars, GROUPS)
 
 
 def test_an_ipv6_address_is_bracketed() -> None:
-    hostvars = {**HOSTVARS, "lb": {"ansible_host": "fd00::10"}}
+    hostvars = {**HOSTVARS, "lb": DEFAULTS | {"ansible_host": "fd00::10"}}
     assert jobs_of(hostvars)["nginx"][0]["target"].startswith("[fd00::10]:")
 
 
 def jobs_of(hostvars: dict) -> dict[str, list[dict]]:
-    return {job["job"]: job["targets"] for job in monitoring_scrape_jobs(GROUPS, hostvars)}
+    upstream = app_upstream(GROUPS["app"], hostvars)
+    scraped = monitoring_scrape_jobs(GROUPS, hostvars, upstream)
+    return {job["job"]: job["targets"] for job in scraped}
