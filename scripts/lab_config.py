@@ -101,6 +101,24 @@ def forwarded_ports(groups: list[str], ports: Mapping[str, int]) -> list[int]:
     )
 
 
+def monitoring_machine(table: Mapping[str, Any]) -> dict[str, Any] | None:
+    """lab.yml's monitoring machine where Prometheus has one of its own (own_machine: true),
+    None where it runs on the balancer."""
+    monitoring = table.get("monitoring") or {}
+    own = monitoring.get("own_machine", False)
+    if not isinstance(own, bool):
+        raise LabConfigError(f"lab.yml's monitoring.own_machine must be true or false, not {own!r}")
+    if not own:
+        return None
+    name = monitoring.get("name")
+    if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9-]{0,30}", name):
+        raise LabConfigError(
+            f"lab.yml's monitoring.name must be a host name (a-z, 0-9, -), not {name!r}"
+        )
+    address = whole_number("lab.yml's monitoring.address", str(monitoring.get("address")), 2, 254)
+    return {"name": name, "address": address}
+
+
 def config(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
     """Every machine (name, group, every group it is in, ip, forwarded ports), the lab's subnet
     and ports, the VM sizes and libvirt domain type."""
@@ -112,11 +130,12 @@ def config(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
     ):
         raise LabConfigError(f"LAB_SUBNET must be three octets such as 192.168.56, not {subnet!r}")
     balancer, app = table["balancer"], table["app"]
+    monitoring = monitoring_machine(table)
     machines = [
         {
             "name": balancer["name"],
             "group": "balancer",
-            "groups": ["balancer", *balancer.get("also_in", [])],
+            "groups": ["balancer"] + ([] if monitoring else ["monitoring"]),
             "ip": f"{subnet}.{balancer['address']}",
         }
     ]
@@ -125,10 +144,30 @@ def config(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
             {
                 "name": f"{app['name']}{n}",
                 "group": "app",
-                "groups": ["app", *app.get("also_in", [])],
+                "groups": ["app"],
                 "ip": f"{subnet}.{app['first_address'] + n - 1}",
             }
         )
+    if monitoring:
+        machines.append(
+            {
+                "name": monitoring["name"],
+                "group": "monitoring",
+                "groups": ["monitoring"],
+                "ip": f"{subnet}.{monitoring['address']}",
+            }
+        )
+    names = [machine["name"] for machine in machines]
+    if len(set(names)) < len(names):
+        raise LabConfigError(f"lab.yml gives two machines the same name: {names}")
+    owners: dict[str, str] = {}
+    for machine in machines:
+        if machine["ip"] in owners:
+            raise LabConfigError(
+                f"lab.yml gives {machine['name']} the address of {owners[machine['ip']]},"
+                f" {machine['ip']}: give each machine its own"
+            )
+        owners[machine["ip"]] = machine["name"]
     for machine in machines:
         machine["forwarded_ports"] = forwarded_ports(machine["groups"], ports)
     vm = {

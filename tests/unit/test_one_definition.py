@@ -150,3 +150,41 @@ def test_a_bad_lab_port_is_refused_naming_it(monkeypatch, tmp_path, ports) -> No
     monkeypatch.setattr(lab_config, "TABLE", tmp_path / "lab.yml")
     with pytest.raises(LabConfigError, match=r"lab\.yml's ports"):
         config({})
+
+
+def flipped_table(tmp_path, monkeypatch, old: str, new: str) -> None:
+    """lab.yml with one line changed, as a user edits it, for lab_config to read."""
+    text = (ROOT / "lab.yml").read_text()
+    assert text.count(old) == 1
+    (tmp_path / "lab.yml").write_text(text.replace(old, new))
+    monkeypatch.setattr(lab_config, "TABLE", tmp_path / "lab.yml")
+    monkeypatch.setattr(lab_config, "SAVED_APP_HOSTS", tmp_path / "app-hosts")
+
+
+def test_one_line_of_lab_yml_gives_prometheus_a_machine_of_its_own(monkeypatch, tmp_path):
+    flipped_table(tmp_path, monkeypatch, "own_machine: false", "own_machine: true")
+    machines = config({})["machines"]
+    assert [(m["name"], m["groups"], m["ip"], m["forwarded_ports"]) for m in machines] == [
+        ("balancer", ["balancer"], "192.168.56.10", [7151, 7443]),
+        ("app1", ["app"], "192.168.56.11", []),
+        ("app2", ["app"], "192.168.56.12", []),
+        ("monitor", ["monitoring"], "192.168.56.9", [9090]),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("own_machine: true", "own_machine: yes please", "monitoring.own_machine must be true"),
+        ("address: 9  #", "address: 12  #", "gives monitor the address of app2, 192.168.56.12"),
+        ("name: monitor", "name: balancer", "gives two machines the same name"),
+        ("name: monitor", "name: Mon_1", "monitoring.name must be a host name"),
+    ],
+)
+def test_a_bad_monitoring_machine_is_refused_naming_it(monkeypatch, tmp_path, old, new, message):
+    text = (ROOT / "lab.yml").read_text().replace("own_machine: false", "own_machine: true")
+    (tmp_path / "lab.yml").write_text(text.replace(old, new))
+    monkeypatch.setattr(lab_config, "TABLE", tmp_path / "lab.yml")
+    monkeypatch.setattr(lab_config, "SAVED_APP_HOSTS", tmp_path / "app-hosts")
+    with pytest.raises(LabConfigError, match=message):
+        config({})
