@@ -43,7 +43,8 @@ def setting(host: str, hostvars: Mapping, name: str) -> int:
     if name not in host_vars:
         raise AnsibleFilterError(
             f"{host} has no {name} in the inventory: Prometheus's targets and the firewall are "
-            "computed from the inventory alone, so set it there (group_vars/all.yml)"
+            "computed from the inventory alone, so set it there (group_vars: all, or monitoring "
+            "for monitoring_port)"
         )
     try:
         return int(host_vars[name])

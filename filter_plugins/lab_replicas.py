@@ -41,10 +41,10 @@ def replica_list(
 ) -> list[dict[str, Any]]:
     """Replica N of HOST: container PREFIX-N (PREFIX-standby-N), port app_ports[N-1] or
     port_base + N - 1 (plus standby_offset for the standby set), id HOST-rN (HOST-rN-standby)."""
-    base = number("app_port_base", port_base)
-    explicit = [number("app_ports", port) for port in ports]
-    ports = explicit or list(range(base, base + number("app_replicas", count)))
-    offset = number("app_standby_port_offset", standby_offset) if standby else 0
+    base = number(f"app_port_base of {host}", port_base)
+    explicit = [number(f"app_ports of {host}", port) for port in ports or []]
+    ports = explicit or list(range(base, base + number(f"app_replicas of {host}", count)))
+    offset = number(f"app_standby_port_offset of {host}", standby_offset) if standby else 0
     suffix = "-standby" if standby else ""
     return [
         {

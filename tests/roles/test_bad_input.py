@@ -200,3 +200,27 @@ def test_nginx_refuses_a_bad_certificate(case: str, tmp_path: Path) -> None:
     assert result.returncode != 0, output[-2000:]
     assert " ".join(message.split()) in " ".join(output.split()), output[-2000:]
     assert "changed=0" in output
+
+
+def test_app_refuses_replica_settings_the_balancer_would_not_see(tmp_path: Path) -> None:
+    # The inventory gives localhost 3 replicas, as a lab's group_vars/app.yml does; a play var of 2
+    # would reach the app role alone.
+    inventory = tmp_path / "hosts"
+    inventory.write_text(
+        "localhost app_replicas=3 app_port_base=8001 app_ports='[]' app_container_prefix=app\n"
+    )
+    play = tmp_path / "play.yml"
+    play.write_text(
+        "- hosts: localhost\n  connection: local\n  gather_facts: false\n"
+        "  vars: {app_replicas: 2}\n"
+        "  tasks:\n    - ansible.builtin.include_role: {name: app, tasks_from: validate}\n"
+    )
+    result = run(
+        "ansible-playbook", "--check", str(play), "-i", str(inventory),
+        "-e", f"ansible_python_interpreter={sys.executable}",
+        check=False, timeout=120,
+        env={**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")},
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output[-2000:]
+    assert "not as play or role vars" in output, output[-2000:]

@@ -17,7 +17,7 @@ def test_a_host_without_the_layout_in_the_inventory_is_refused_naming_the_settin
     with pytest.raises(AnsibleFilterError, match="web1 has no app_ports, app_container_prefix"):
         app_replicas("web1", {"web1": {"app_replicas": 3, "app_port_base": 8001}})
     with pytest.raises(
-        AnsibleFilterError, match="app_replicas must be a whole number, not 'three'"
+        AnsibleFilterError, match="app_replicas of web1 must be a whole number, not 'three'"
     ):
         app_replicas("web1", {"web1": LAYOUT | {"app_replicas": "three"}})
 
