@@ -7,6 +7,7 @@
     scripts/lab_config.py app-version the release the app hosts run (APP_VERSION, else the one
                                       the last `make deploy` rolled out in .lab/app-version, else
                                       lab.yml's)
+    scripts/lab_config.py machines    the machines' names, in the table's order
     scripts/lab_config.py docker-network  the lab network's name under Vagrant's docker provider
     scripts/lab_config.py port-http   the balancer's HTTP port, forwarded to the Vagrant host (also
                                       port-https, port-prometheus)
@@ -101,21 +102,52 @@ def forwarded_ports(groups: list[str], ports: Mapping[str, int]) -> list[int]:
     )
 
 
+# Names a machine may not take: the inventory's groups.
+GROUP_NAMES = ("all", "ungrouped", "balancer", "app", "monitoring")
+MONITORING_KEYS = {"own_machine", "name", "address"}
+
+
 def monitoring_machine(table: Mapping[str, Any]) -> dict[str, Any] | None:
     """lab.yml's monitoring machine where Prometheus has one of its own (own_machine: true),
-    None where it runs on the balancer."""
-    monitoring = table.get("monitoring") or {}
+    None where it runs on the balancer. Its name and address may be no app host's, up to
+    app.max_count, so that scaling the app hosts later never meets it."""
+    for kind in ("balancer", "app"):
+        if "also_in" in (table.get(kind) or {}):
+            raise LabConfigError(
+                f"lab.yml's {kind}.also_in is gone: monitoring.own_machine says where Prometheus"
+                " runs"
+            )
+    monitoring = table.get("monitoring", {})
+    if not isinstance(monitoring, dict) or set(monitoring) - MONITORING_KEYS:
+        raise LabConfigError(
+            "lab.yml's monitoring must hold own_machine, name and address alone,"
+            f" not {monitoring!r}"
+        )
     own = monitoring.get("own_machine", False)
     if not isinstance(own, bool):
         raise LabConfigError(f"lab.yml's monitoring.own_machine must be true or false, not {own!r}")
     if not own:
         return None
+    app = table["app"]
+    app_names = {f"{app['name']}{n}" for n in range(1, app["max_count"] + 1)}
     name = monitoring.get("name")
-    if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9-]{0,30}", name):
+    if (
+        not isinstance(name, str)
+        or not re.fullmatch(r"[a-z]([a-z0-9-]{0,30}[a-z0-9])?", name)
+        or name in GROUP_NAMES
+        or name in app_names
+    ):
         raise LabConfigError(
-            f"lab.yml's monitoring.name must be a host name (a-z, 0-9, -), not {name!r}"
+            f"lab.yml's monitoring.name must be a host name (a-z, 0-9, - inside) that is no"
+            f" group's and no app host's, not {name!r}"
         )
-    address = whole_number("lab.yml's monitoring.address", str(monitoring.get("address")), 2, 254)
+    address = monitoring.get("address")
+    app_addresses = range(app["first_address"], app["first_address"] + app["max_count"])
+    if type(address) is not int or not 2 <= address <= 254 or address in app_addresses:
+        raise LabConfigError(
+            f"lab.yml's monitoring.address must be a whole number from 2 to 254 outside the app"
+            f" hosts' {app_addresses.start}-{app_addresses.stop - 1}, not {address!r}"
+        )
     return {"name": name, "address": address}
 
 
@@ -200,6 +232,7 @@ def main(argv: list[str]) -> int:
     commands = {
         "json": lambda: json.dumps(config()),
         "app-hosts": lambda: str(sum(m["group"] == "app" for m in config()["machines"])),
+        "machines": lambda: " ".join(m["name"] for m in config()["machines"]),
         "app-version": app_version,
         "docker-network": lambda: docker_network(config()["subnet"]),
         **{f"port-{name}": lambda name=name: str(ports()[name]) for name in PORT_NAMES},

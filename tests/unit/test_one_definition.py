@@ -176,9 +176,20 @@ def test_one_line_of_lab_yml_gives_prometheus_a_machine_of_its_own(monkeypatch, 
     ("old", "new", "message"),
     [
         ("own_machine: true", "own_machine: yes please", "monitoring.own_machine must be true"),
-        ("address: 9  #", "address: 12  #", "gives monitor the address of app2, 192.168.56.12"),
-        ("name: monitor", "name: balancer", "gives two machines the same name"),
-        ("name: monitor", "name: Mon_1", "monitoring.name must be a host name"),
+        (
+            "own_machine: true",
+            "own_machines: true",
+            "must hold own_machine, name and address alone",
+        ),
+        # An app host's, now or once scaled up (app.max_count), or the balancer's.
+        ("address: 9  #", "address: 30  #", "outside the app hosts' 11-30, not 30"),
+        ("address: 9  #", "address: 10  #", "gives monitor the address of balancer"),
+        ("name: monitor", "name: app7", "no group's and no app host's, not 'app7'"),
+        *(
+            ("name: monitor", f"name: {name}", "monitoring.name must be a host name")
+            for name in ("balancer", "monitoring", "Mon_1", "monitor-")
+        ),
+        ("  name: balancer\n", "  name: balancer\n  also_in: [monitoring]\n", "balancer.also_in"),
     ],
 )
 def test_a_bad_monitoring_machine_is_refused_naming_it(monkeypatch, tmp_path, old, new, message):
