@@ -10,8 +10,10 @@ import subprocess
 import time
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
+import yaml
 from helpers import ROOT, docker, get_json, run, wait_for
 from lab_helpers import (
     ADDRESSES,
@@ -66,13 +68,20 @@ def app_group_vars(**settings: int):
     text = APP_GROUP_VARS.read_text()
     edited = text
     for name, value in settings.items():
-        edited, count = re.subn(rf"^{name}: \S+", f"{name}: {value}", edited, flags=re.M)
-        assert count == 1, name
-    APP_GROUP_VARS.write_text(edited)
+        edited = re.sub(rf"^{re.escape(name)}: \S+", f"{name}: {value}", edited, flags=re.M)
+    assert yaml.safe_load(edited) == yaml.safe_load(text) | settings
+    replace_text(APP_GROUP_VARS, edited)
     try:
         yield
     finally:
-        APP_GROUP_VARS.write_text(text)
+        replace_text(APP_GROUP_VARS, text)
+
+
+def replace_text(path: Path, text: str) -> None:
+    """PATH holds TEXT, or (interrupted) what it held: never half of either."""
+    new = path.with_name(f".{path.name}.new")
+    new.write_text(text)
+    os.replace(new, path)
 
 
 def test_ports_and_replica_counts_change_under_load(lab) -> None:
