@@ -8,6 +8,8 @@
                                       the last `make deploy` rolled out in .lab/app-version, else
                                       lab.yml's)
     scripts/lab_config.py machines    the machines' names, in the table's order
+    scripts/lab_config.py monitoring  "OWN_MACHINE MONITOR BALANCER": whether Prometheus has a
+                                      machine of its own, its name, the balancer's
     scripts/lab_config.py docker-network  the lab network's name under Vagrant's docker provider
     scripts/lab_config.py port-http   the balancer's HTTP port, forwarded to the Vagrant host (also
                                       port-https, port-prometheus)
@@ -228,11 +230,19 @@ def docker_network(subnet: str) -> str:
     return f"vagrant_network_{subnet}.0/24"
 
 
+def monitoring_line() -> str:
+    table = yaml.safe_load(TABLE.read_text())
+    own = monitoring_machine(table) is not None
+    name = (table.get("monitoring") or {}).get("name", "")
+    return f"{str(own).lower()} {name} {table['balancer']['name']}"
+
+
 def main(argv: list[str]) -> int:
     commands = {
         "json": lambda: json.dumps(config()),
         "app-hosts": lambda: str(sum(m["group"] == "app" for m in config()["machines"])),
         "machines": lambda: " ".join(m["name"] for m in config()["machines"]),
+        "monitoring": monitoring_line,
         "app-version": app_version,
         "docker-network": lambda: docker_network(config()["subnet"]),
         **{f"port-{name}": lambda name=name: str(ports()[name]) for name in PORT_NAMES},

@@ -163,6 +163,8 @@ def flipped_table(tmp_path, monkeypatch, old: str, new: str) -> None:
 
 def test_one_line_of_lab_yml_gives_prometheus_a_machine_of_its_own(monkeypatch, tmp_path):
     flipped_table(tmp_path, monkeypatch, "own_machine: false", "own_machine: true")
+    # What scripts/lab compares with the machines a running lab has.
+    assert lab_config.monitoring_line() == "true monitor balancer"
     machines = config({})["machines"]
     assert [(m["name"], m["groups"], m["ip"], m["forwarded_ports"]) for m in machines] == [
         ("balancer", ["balancer"], "192.168.56.10", [7151, 7443]),
