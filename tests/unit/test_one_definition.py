@@ -152,17 +152,20 @@ def test_a_bad_lab_port_is_refused_naming_it(monkeypatch, tmp_path, ports) -> No
         config({})
 
 
-def flipped_table(tmp_path, monkeypatch, old: str, new: str) -> None:
-    """lab.yml with one line changed, as a user edits it, for lab_config to read."""
+def flipped_table(tmp_path, monkeypatch, *edits: tuple[str, str]) -> None:
+    """lab.yml with these (old, new) edits, each of text found there once, as a user makes them,
+    for lab_config to read."""
     text = (ROOT / "lab.yml").read_text()
-    assert text.count(old) == 1
-    (tmp_path / "lab.yml").write_text(text.replace(old, new))
+    for old, new in edits:
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    (tmp_path / "lab.yml").write_text(text)
     monkeypatch.setattr(lab_config, "TABLE", tmp_path / "lab.yml")
     monkeypatch.setattr(lab_config, "SAVED_APP_HOSTS", tmp_path / "app-hosts")
 
 
 def test_one_line_of_lab_yml_gives_prometheus_a_machine_of_its_own(monkeypatch, tmp_path):
-    flipped_table(tmp_path, monkeypatch, "own_machine: false", "own_machine: true")
+    flipped_table(tmp_path, monkeypatch, ("own_machine: false", "own_machine: true"))
     # What scripts/lab compares with the machines a running lab has.
     assert lab_config.monitoring_line() == "true monitor balancer"
     machines = config({})["machines"]
@@ -195,9 +198,6 @@ def test_one_line_of_lab_yml_gives_prometheus_a_machine_of_its_own(monkeypatch, 
     ],
 )
 def test_a_bad_monitoring_machine_is_refused_naming_it(monkeypatch, tmp_path, old, new, message):
-    text = (ROOT / "lab.yml").read_text().replace("own_machine: false", "own_machine: true")
-    (tmp_path / "lab.yml").write_text(text.replace(old, new))
-    monkeypatch.setattr(lab_config, "TABLE", tmp_path / "lab.yml")
-    monkeypatch.setattr(lab_config, "SAVED_APP_HOSTS", tmp_path / "app-hosts")
+    flipped_table(tmp_path, monkeypatch, ("own_machine: false", "own_machine: true"), (old, new))
     with pytest.raises(LabConfigError, match=message):
         config({})
