@@ -67,8 +67,7 @@ def app_replicas(host: str, hostvars: Mapping) -> list[dict[str, Any]]:
         raise AnsibleFilterError(
             f"{host} has no {', '.join(missing)} in the inventory: the balancer's upstream and "
             "Prometheus's targets are computed from the app hosts' inventory variables alone, so "
-            "set app_replicas, app_port_base, app_ports and app_container_prefix there "
-            "(group_vars/app.yml, host_vars or -e)"
+            f"set {', '.join(LAYOUT)} there (group_vars/app.yml, host_vars or -e)"
         )
     return replica_list(
         host,
