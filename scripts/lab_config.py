@@ -10,6 +10,8 @@
     scripts/lab_config.py machines    the machines' names, in the table's order
     scripts/lab_config.py monitoring  "OWN_MACHINE MONITOR BALANCER": whether Prometheus has a
                                       machine of its own, its name, the balancer's
+    scripts/lab_config.py app-archive where `make images` saves that release (.env.yml's
+                                      LAB_APP_ARCHIVE)
     scripts/lab_config.py docker-network  the lab network's name under Vagrant's docker provider
     scripts/lab_config.py port-http   the balancer's HTTP port, forwarded to the Vagrant host (also
                                       port-https, port-prometheus)
@@ -33,6 +35,8 @@ ROOT = Path(__file__).resolve().parent.parent
 TABLE = ROOT / "lab.yml"
 SAVED_APP_HOSTS = ROOT / ".lab/app-hosts"
 SAVED_APP_VERSION = ROOT / ".lab/app-version"
+# Definitions the Vagrantfile and Molecule share: LAB_NODE, LAB_APP_ARCHIVE.
+SHARED = ROOT / ".env.yml"
 # kvm where it works, qemu (software emulation) where not: scripts/lab detects it and saves it here.
 SAVED_LIBVIRT_DRIVER = ROOT / ".lab/libvirt-driver"
 
@@ -56,7 +60,7 @@ def app_host_count(table: Mapping[str, Any], env: Mapping[str, str]) -> int:
 
 def app_version(env: Mapping[str, str] = os.environ) -> str:
     """The release the app hosts run: an image tag, which also names a file
-    (.lab/images/app_VERSION.tar.gz). Apart from config(): a bad one stops no `vagrant destroy`."""
+    (app_archive). Apart from config(): a bad one stops no `vagrant destroy`."""
     if env.get("APP_VERSION"):
         name, raw = "APP_VERSION", env["APP_VERSION"]
     elif SAVED_APP_VERSION.exists():
@@ -225,6 +229,16 @@ def config(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
     }
 
 
+def app_archive_template() -> str:
+    """A release's archive as Ansible names it ({{ app_version }} in it), from the root."""
+    return str(yaml.safe_load(SHARED.read_text())["LAB_APP_ARCHIVE"])
+
+
+def app_archive(version: str) -> Path:
+    """Where `make images` saves release VERSION of the app image; the app role ships it."""
+    return ROOT / app_archive_template().replace("{{ app_version }}", version)
+
+
 def docker_network(subnet: str) -> str:
     """The name Vagrant's docker provider gives the lab network, a /24."""
     return f"vagrant_network_{subnet}.0/24"
@@ -244,6 +258,7 @@ def main(argv: list[str]) -> int:
         "machines": lambda: " ".join(m["name"] for m in config()["machines"]),
         "monitoring": monitoring_line,
         "app-version": app_version,
+        "app-archive": lambda: str(app_archive(app_version())),
         "docker-network": lambda: docker_network(config()["subnet"]),
         **{f"port-{name}": lambda name=name: str(ports()[name]) for name in PORT_NAMES},
     }

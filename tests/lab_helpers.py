@@ -8,7 +8,7 @@ from collections import Counter
 
 from ansible_recap import recap
 from helpers import ROOT, get_json, run
-from lab_config import config, docker_network, ports
+from lab_config import app_archive, config, docker_network, ports
 from loadtest import Results, report, run_load
 
 # lab.yml's ports, each forwarded by Vagrant to the same port on 127.0.0.1.
@@ -202,7 +202,7 @@ BROKEN_RELEASE = "broken"
 def save_archive(image: str, version: str) -> None:
     """Save image where the app role loads version from, as `make images` does (gzipped, its ID
     beside it)."""
-    archive = ROOT / f".lab/images/app_{version}.tar.gz"
+    archive = app_archive(version)
     save = 'docker save "$1" | gzip -1 >"$2"'
     run("bash", "-o", "pipefail", "-c", save, "-", image, str(archive))
     (archive.parent / f"{archive.name}.id").write_text(

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import readme_figures
 from ansible_recap import recap
-from lab_config import ports
+from lab_config import app_archive, ports
 from loadtest import Results, run_load
 
 from bench import busy_cpu_seconds
@@ -97,12 +97,12 @@ def worktree(ref: str) -> Path:
 def archives() -> None:
     """Both releases built, and their archives also as the old tree may read them: trees before
     the gzipped archive read .lab/images/app_VERSION.tar (and .tar.id), from the shared .lab."""
-    images = ROOT / ".lab/images"
     for version in ("1.0.0", "2.0.0"):
         run(ROOT, "scripts/images", APP_VERSION=version)
-        image_id = (images / f"app_{version}.tar.gz.id").read_text()
-        plain = images / f"app_{version}.tar"
-        plain_id = images / f"app_{version}.tar.id"
+        archive = app_archive(version)
+        image_id = archive.with_name(f"{archive.name}.id").read_text()
+        plain = archive.with_name(archive.name.removesuffix(".gz"))
+        plain_id = plain.with_name(f"{plain.name}.id")
         if not plain.exists() or not plain_id.exists() or plain_id.read_text() != image_id:
             run(ROOT, "docker", "save", "--output", str(plain), f"flask-lb-lab/app:{version}")
             plain_id.write_text(image_id)

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-from lab_config import LabConfigError, app_version, config, emulated
+from lab_config import ROOT, LabConfigError, app_archive_template, app_version, config, emulated
 
 
 def inventory() -> dict:
@@ -25,6 +25,8 @@ def inventory() -> dict:
     group_vars = {
         "balancer": {"nginx_listen_port": ports["http"], "nginx_tls_port": ports["https"]},
         "monitoring": {"monitoring_port": ports["prometheus"]},
+        # Where `make images` saves each release (Ansible fills in app_version).
+        "app": {"app_image_archive": str(ROOT / app_archive_template())},
     }
     return {
         **{

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 from helpers import ROOT, docker, get_json, run, wait_for
+from lab_config import app_archive
 from lab_helpers import (
     ADDRESSES,
     BALANCER,
@@ -175,7 +176,7 @@ def test_an_engine_setting_and_an_image_rebuilt_under_the_same_tag_roll_out_drai
     engine = json.dumps({"docker_daemon_defaults": ENGINE_DEFAULTS})
     inventory_size = log_max_size("app1")
     assert inventory_size != "20m"
-    tag, archive = "flask-lb-lab/app:1.0.0", ROOT / ".lab/images/app_1.0.0.tar.gz"
+    tag, archive = "flask-lb-lab/app:1.0.0", app_archive("1.0.0")
     archive_id = archive.with_name(f"{archive.name}.id")
     original = docker("image", "inspect", "--format", "{{.Id}}", tag)
     shutil.copy2(archive, tmp_path / "original.tar.gz")
