@@ -242,8 +242,15 @@ def test_only_the_host_that_changes_leaves_the_rotation(lab) -> None:
 
 
 def replica_batches(log: str) -> int:
-    """How many batches the replica play ran in: one per app host when it takes one at a time."""
-    return len(re.findall(r"^PLAY \[Flask replicas", log, re.M))
+    """How many batches the rolling play ran in: one per app host, as it takes one at a time."""
+    return len(re.findall(r"^PLAY \[Roll the app hosts", log, re.M))
+
+
+def started_at_once(log: str) -> list[str]:
+    """The app hosts the first-start play (all at once, no drain) changed."""
+    play = re.split(r"^PLAY \[", log, flags=re.M)
+    first = next(p for p in play if p.startswith("Replicas on the app hosts that run none yet"))
+    return sorted(set(re.findall(r"^changed: \[([\w-]+)\]", first, re.M)))
 
 
 def test_where_no_replica_runs_every_app_host_starts_at_once(lab) -> None:
@@ -252,13 +259,14 @@ def test_where_no_replica_runs_every_app_host_starts_at_once(lab) -> None:
         node(host, "sh", "-c", "docker rm -f $(docker ps -aq --filter label=flask-lb-lab.role=app)")
     assert running_replicas("app1") | running_replicas("app2") == set()
     log = provision_log(app_hosts=2)
-    assert replica_batches(log) == 1
+    assert started_at_once(log) == sorted(ADDRESSES)
     assert drained_hosts(log) == []
     assert all(c["failed"] == 0 for c in recap(log).values())
     assert all(recap(log)[host]["changed"] > 0 for host in ADDRESSES)
     assert_rotation(["app1", "app2"], 3, 8001)
-    # With replicas running, the play takes one app host at a time again. A second run changes
-    # nothing, drains no host, and makes neither the lab CA nor the balancer's certificate again.
+    # With replicas running, none starts at once, and the rolling play takes one app host at a
+    # time. A second run changes nothing, drains no host, and makes neither the lab CA nor the
+    # balancer's certificate again.
     made = {
         path: path.read_bytes() for path in [ROOT / ".lab/ca.crt", *(ROOT / ".lab/tls").iterdir()]
     }
@@ -266,6 +274,7 @@ def test_where_no_replica_runs_every_app_host_starts_at_once(lab) -> None:
     log = provision_log(app_hosts=2)
     print(f"\nwarm re-provision: {time.monotonic() - started:.1f} s, recap {recap(log)}")
     assert replica_batches(log) == len(ADDRESSES)
+    assert started_at_once(log) == []
     assert drained_hosts(log) == []
     assert set(recap(log)) == {"balancer", *ADDRESSES}
     assert all(c["changed"] == 0 and c["failed"] == 0 for c in recap(log).values())
