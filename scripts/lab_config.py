@@ -37,6 +37,7 @@ SAVED_APP_HOSTS = ROOT / ".lab/app-hosts"
 SAVED_APP_VERSION = ROOT / ".lab/app-version"
 # Definitions the Vagrantfile and Molecule share: LAB_NODE, LAB_APP_ARCHIVE.
 SHARED = ROOT / ".env.yml"
+VERSION_FIELD = re.compile(r"\{\{\s*app_version\s*\}\}")
 # kvm where it works, qemu (software emulation) where not: scripts/lab detects it and saves it here.
 SAVED_LIBVIRT_DRIVER = ROOT / ".lab/libvirt-driver"
 
@@ -236,7 +237,10 @@ def app_archive_template() -> str:
 
 def app_archive(version: str) -> Path:
     """Where `make images` saves release VERSION of the app image; the app role ships it."""
-    return ROOT / app_archive_template().replace("{{ app_version }}", version)
+    template = app_archive_template()
+    if not VERSION_FIELD.search(template):
+        raise LabConfigError(f".env.yml's LAB_APP_ARCHIVE lacks {{{{ app_version }}}}: {template}")
+    return ROOT / VERSION_FIELD.sub(lambda _: version, template)
 
 
 def docker_network(subnet: str) -> str:

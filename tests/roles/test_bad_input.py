@@ -13,6 +13,14 @@ from helpers import ROOT, run
 # The nginx role needs an upstream server before it gets to the setting under test.
 ONE_SERVER = {"nginx_upstream_servers": [{"address": "127.0.0.1", "port": 8001}]}
 
+# keepalived's settings, each right, for the cases to break one (no facts: no interface is found).
+TWO_BALANCERS = {
+    "keepalived_virtual_ip": "192.168.56.100",
+    "keepalived_address": "192.168.56.10",
+    "keepalived_peers": ["192.168.56.20"],
+    "keepalived_auth_pass": "lab12345",
+}
+
 # (role, extra vars, what the error must say)
 BAD_INPUTS = [
     ("docker", {"docker_install_source": "snap"}, "docker_install_source"),
@@ -122,6 +130,25 @@ BAD_INPUTS = [
             "nginx_upstream_keepalive": -1,
         },
         "may not be negative",
+    ),
+    *(
+        ("keepalived", {**TWO_BALANCERS, **extra_vars}, message)
+        for extra_vars, message in (
+            ({"keepalived_virtual_ip": "192.168.56.300"}, "keepalived_virtual_ip must be an IPv4"),
+            ({"keepalived_virtual_ip": "10.0.0.5"}, "on the network of 192.168.56.10/24"),
+            ({"keepalived_virtual_ip": "192.168.56.20"}, "that neither this host nor a peer has"),
+            ({"keepalived_peers": []}, "keepalived_peers must list the other balancers"),
+            ({"keepalived_peers": ["192.168.56.10"]}, "none of them this host's"),
+            ({}, "No interface of localhost has keepalived_address 192.168.56.10"),
+            (
+                {"keepalived_interface": "eth0", "keepalived_auth_pass": "pa$$word"},
+                "keepalived_auth_pass must be 1-8",
+            ),
+            (
+                {"keepalived_interface": "eth0", "keepalived_virtual_router_id": 256},
+                "keepalived_virtual_router_id (256) must be within 1-255",
+            ),
+        )
     ),
 ]
 
