@@ -232,15 +232,15 @@ def config(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
 
 def app_archive_template() -> str:
     """A release's archive as Ansible names it ({{ app_version }} in it), from the root."""
-    return str(yaml.safe_load(SHARED.read_text())["LAB_APP_ARCHIVE"])
+    template = str(yaml.safe_load(SHARED.read_text())["LAB_APP_ARCHIVE"])
+    if not VERSION_FIELD.search(template):
+        raise LabConfigError(f".env.yml's LAB_APP_ARCHIVE lacks {{{{ app_version }}}}: {template}")
+    return template
 
 
 def app_archive(version: str) -> Path:
     """Where `make images` saves release VERSION of the app image; the app role ships it."""
-    template = app_archive_template()
-    if not VERSION_FIELD.search(template):
-        raise LabConfigError(f".env.yml's LAB_APP_ARCHIVE lacks {{{{ app_version }}}}: {template}")
-    return ROOT / VERSION_FIELD.sub(lambda _: version, template)
+    return ROOT / VERSION_FIELD.sub(lambda _: version, app_archive_template())
 
 
 def docker_network(subnet: str) -> str:
