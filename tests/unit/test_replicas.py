@@ -3,10 +3,12 @@
 import json
 import os
 import sys
+from pathlib import Path
 
 import pytest
 from ansible.errors import AnsibleFilterError
 from helpers import ROOT, run
+from lab_config import app_archive
 from lab_replicas import app_replicas, app_upstream, replica_list
 
 # A host's replica layout, as an inventory's group_vars/app.yml gives it.
@@ -96,3 +98,8 @@ def test_the_example_production_inventory_holds_all_the_lab_computes() -> None:
     assert len(targets["app"]) == 6
     assert targets["nginx"] == ["203.0.113.10:9113"]
     assert len(targets["node"]) == 3
+
+
+def test_the_example_production_inventory_ships_the_archive_make_images_saves() -> None:
+    archive = evaluate("production", "hostvars['web1.example.com'].app_image_archive")
+    assert Path(str(archive)).resolve() == app_archive("1.0.0")
