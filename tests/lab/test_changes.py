@@ -38,7 +38,7 @@ from lab_helpers import (
 )
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
-APP_GROUP_VARS = ROOT / "inventories/vagrant/group_vars/app.yml"
+GROUP_VARS = ROOT / "inventories/vagrant/group_vars"
 # An engine setting that differs from the inventory's: a larger log size.
 ENGINE_DEFAULTS = {
     "log-driver": "json-file",
@@ -63,19 +63,20 @@ def changed_under_load(
 
 
 @contextmanager
-def app_group_vars(**settings: int):
-    """inventories/vagrant/group_vars/app.yml with these settings, as a user edits it (the
-    count every later run keeps); the file as it was afterwards."""
-    text = APP_GROUP_VARS.read_text()
+def group_vars(group: str, **settings: int | str):
+    """inventories/vagrant/group_vars/GROUP.yml with these settings, as a user edits it (what
+    every later run keeps); the file as it was afterwards."""
+    path = GROUP_VARS / f"{group}.yml"
+    text = path.read_text()
     edited = text
     for name, value in settings.items():
         edited = re.sub(rf"^{re.escape(name)}: \S+", f"{name}: {value}", edited, flags=re.M)
     assert yaml.safe_load(edited) == yaml.safe_load(text) | settings
-    replace_text(APP_GROUP_VARS, edited)
+    replace_text(path, edited)
     try:
         yield
     finally:
-        replace_text(APP_GROUP_VARS, text)
+        replace_text(path, text)
 
 
 def replace_text(path: Path, text: str) -> None:
@@ -85,18 +86,32 @@ def replace_text(path: Path, text: str) -> None:
     os.replace(new, path)
 
 
-def test_ports_and_replica_counts_change_under_load(lab) -> None:
+def balancing_method() -> str:
+    """The directives before the server list in the balancer's upstream, as nginx runs it: its
+    method ('' for round robin)."""
+    block = node("balancer", "nginx", "-T").stdout.split("upstream flask_app {", 1)[1]
+    lines = (line.strip() for line in block.split("include ", 1)[0].splitlines())
+    return " ".join(line for line in lines if line and not line.startswith("#"))
+
+
+def test_ports_replica_counts_and_the_method_change_under_load(lab) -> None:
     # app_port_base 8001 -> 9001 -> 7001 and app_replicas 3 -> 5 -> 2, each run under load: first
     # for one run (-e), then in the inventory's file, which a run with no -e follows. A run by
     # tags is a rolling change too: --tags app moves the replicas to new ports, each host drained
-    # and back, and the new ports answer the balancer with no firewall run (its rules name
-    # sources, not ports); so does --tags app,firewall (no nginx tag needed by the balancer). The
-    # next test's plain run, the file as it was, brings 8001 and 3 replicas back, and every role
-    # in step (the tagged runs leave monitoring's targets as they were).
+    # and back, and the new ports answer the balancer with no firewall or nginx run (the rules
+    # name sources, not ports). With the files, the balancing method changes in its one place,
+    # group_vars/balancer.yml. The next test's plain run, the files as they were, brings 8001, 3
+    # replicas and least_conn back, and every role in step (the tagged runs leave monitoring's
+    # targets as they were).
+    assert balancing_method() == "least_conn;"
     assert changed_under_load("app_port_base=9001", "app_replicas=5", tags="app") > 0
     assert_rotation(["app1", "app2"], 5, 9001)
-    with app_group_vars(app_port_base=7001, app_replicas=2):
-        assert changed_under_load(tags="app,firewall") > 0
+    with (
+        group_vars("app", app_port_base=7001, app_replicas=2),
+        group_vars("balancer", nginx_balancing_method="round_robin"),
+    ):
+        assert changed_under_load(tags="app,firewall,nginx") > 0
+        assert balancing_method() == ""  # round robin, nginx's own
     assert_rotation(["app1", "app2"], 2, 7001)
 
 
