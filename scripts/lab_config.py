@@ -4,12 +4,17 @@
     scripts/lab_config.py json        machines, VM sizes, libvirt domain type: for the Vagrantfile
     scripts/lab_config.py app-hosts   the number of app hosts (LAB_APP_HOSTS, else the count the
                                       last `make lab` used in .lab/app-hosts, else lab.yml's)
+    scripts/lab_config.py balancers   the number of balancers (LAB_BALANCERS, 1 or 2, else the
+                                      count the last `make lab` used in .lab/balancers, else
+                                      lab.yml's)
+    scripts/lab_config.py balancer-names   their names (balancer, else balancer1 balancer2)
+    scripts/lab_config.py virtual-address  the balancers' virtual address ('' with one balancer)
     scripts/lab_config.py app-version the release the app hosts run (APP_VERSION, else the one
                                       the last `make deploy` rolled out in .lab/app-version, else
                                       lab.yml's)
     scripts/lab_config.py machines    the machines' names, in the table's order
     scripts/lab_config.py monitoring  "OWN_MACHINE MONITOR BALANCER": whether Prometheus has a
-                                      machine of its own, its name, the balancer's
+                                      machine of its own, its name, the (first) balancer's
     scripts/lab_config.py app-archive where `make images` saves that release (.env.yml's
                                       LAB_APP_ARCHIVE)
     scripts/lab_config.py docker-network  the lab network's name under Vagrant's docker provider
@@ -34,6 +39,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 TABLE = ROOT / "lab.yml"
 SAVED_APP_HOSTS = ROOT / ".lab/app-hosts"
+SAVED_BALANCERS = ROOT / ".lab/balancers"
 SAVED_APP_VERSION = ROOT / ".lab/app-version"
 # Definitions the Vagrantfile and Molecule share: LAB_NODE, LAB_APP_ARCHIVE.
 SHARED = ROOT / ".env.yml"
@@ -57,6 +63,12 @@ def app_host_count(table: Mapping[str, Any], env: Mapping[str, str]) -> int:
     saved = SAVED_APP_HOSTS.read_text().strip() if SAVED_APP_HOSTS.exists() else ""
     raw = env.get("LAB_APP_HOSTS") or saved or str(table["app"]["count"])
     return whole_number("LAB_APP_HOSTS", raw, 1, table["app"]["max_count"])
+
+
+def balancer_count(table: Mapping[str, Any], env: Mapping[str, str]) -> int:
+    saved = SAVED_BALANCERS.read_text().strip() if SAVED_BALANCERS.exists() else ""
+    raw = env.get("LAB_BALANCERS") or saved or str(table["balancer"].get("count", 1))
+    return whole_number("LAB_BALANCERS", raw, 1, 2)
 
 
 def app_version(env: Mapping[str, str] = os.environ) -> str:
@@ -112,6 +124,20 @@ def forwarded_ports(groups: list[str], ports: Mapping[str, int]) -> list[int]:
 # Names a machine may not take: the inventory's groups.
 GROUP_NAMES = ("all", "ungrouped", "balancer", "app", "monitoring")
 MONITORING_KEYS = {"own_machine", "name", "address"}
+
+
+def lab_address(table: Mapping[str, Any], setting: str) -> int:
+    """lab.yml's balancer.second_address or balancer.virtual_address: a last octet outside the
+    app hosts' range, up to app.max_count (scaling them later never meets it)."""
+    value = table["balancer"].get(setting.split(".", 1)[1])
+    app = table["app"]
+    app_addresses = range(app["first_address"], app["first_address"] + app["max_count"])
+    if type(value) is not int or not 2 <= value <= 254 or value in app_addresses:
+        raise LabConfigError(
+            f"lab.yml's {setting} must be a whole number from 2 to 254 outside the app hosts'"
+            f" {app_addresses.start}-{app_addresses.stop - 1}, not {value!r}"
+        )
+    return value
 
 
 def monitoring_machine(table: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -170,14 +196,28 @@ def config(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
         raise LabConfigError(f"LAB_SUBNET must be three octets such as 192.168.56, not {subnet!r}")
     balancer, app = table["balancer"], table["app"]
     monitoring = monitoring_machine(table)
+    second_address = lab_address(table, "balancer.second_address")
+    virtual_address = lab_address(table, "balancer.virtual_address")
+    two = balancer_count(table, env) == 2
+    # Two are balancer1 and balancer2: a host named as its group hides the group's other hosts
+    # from Ansible's host patterns.
     machines = [
         {
-            "name": balancer["name"],
+            "name": f"{balancer['name']}1" if two else balancer["name"],
             "group": "balancer",
             "groups": ["balancer"] + ([] if monitoring else ["monitoring"]),
             "ip": f"{subnet}.{balancer['address']}",
         }
     ]
+    if two:
+        machines.append(
+            {
+                "name": f"{balancer['name']}2",
+                "group": "balancer",
+                "groups": ["balancer"],
+                "ip": f"{subnet}.{second_address}",
+            }
+        )
     for n in range(1, app_host_count(table, env) + 1):
         machines.append(
             {
@@ -207,8 +247,17 @@ def config(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
                 f" {machine['ip']}: give each machine its own"
             )
         owners[machine["ip"]] = machine["name"]
+    virtual_ip = f"{subnet}.{virtual_address}" if two else ""
+    if virtual_ip in owners:
+        raise LabConfigError(
+            f"lab.yml's balancer.virtual_address is {owners[virtual_ip]}'s, {virtual_ip}:"
+            " give it one no machine has"
+        )
     for machine in machines:
-        machine["forwarded_ports"] = forwarded_ports(machine["groups"], ports)
+        # The Vagrant host's forwards come from the first balancer (the second has the same
+        # ports): the virtual address is the one that moves.
+        second = machine["group"] == "balancer" and machine is not machines[0]
+        machine["forwarded_ports"] = [] if second else forwarded_ports(machine["groups"], ports)
     vm = {
         "memory": whole_number(
             "LAB_VM_MEMORY", env.get("LAB_VM_MEMORY") or str(table["vm"]["memory"]), 256, 65536
@@ -224,6 +273,7 @@ def config(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
     return {
         "machines": machines,
         "subnet": subnet,
+        "virtual_ip": virtual_ip,
         "ports": ports,
         "vm": vm,
         "libvirt_driver": driver,
@@ -252,13 +302,18 @@ def monitoring_line() -> str:
     table = yaml.safe_load(TABLE.read_text())
     own = monitoring_machine(table) is not None
     name = (table.get("monitoring") or {}).get("name", "")
-    return f"{str(own).lower()} {name} {table['balancer']['name']}"
+    return f"{str(own).lower()} {name} {config()['machines'][0]['name']}"
 
 
 def main(argv: list[str]) -> int:
     commands = {
         "json": lambda: json.dumps(config()),
         "app-hosts": lambda: str(sum(m["group"] == "app" for m in config()["machines"])),
+        "balancers": lambda: str(sum(m["group"] == "balancer" for m in config()["machines"])),
+        "balancer-names": lambda: " ".join(
+            m["name"] for m in config()["machines"] if m["group"] == "balancer"
+        ),
+        "virtual-address": lambda: config()["virtual_ip"],
         "machines": lambda: " ".join(m["name"] for m in config()["machines"]),
         "monitoring": monitoring_line,
         "app-version": app_version,

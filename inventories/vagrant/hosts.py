@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """The Vagrant lab's inventory: the machines of lab.yml, as scripts/lab_config.py reads them (the
-Vagrantfile reads them the same way), with LAB_APP_HOSTS and LAB_SUBNET applied; the ports
+Vagrantfile reads them the same way), with LAB_APP_HOSTS, LAB_BALANCERS and LAB_SUBNET applied;
+with two balancers, their virtual address; the ports
 Vagrant forwards, as nginx's and Prometheus's; the release the app hosts run (lab_app_version:
 APP_VERSION, else the last `make deploy`'s), whether the VMs run under software emulation
 (lab_emulated), and the lab network (lab_network)."""
@@ -22,8 +23,15 @@ def inventory() -> dict:
             groups.setdefault(group, []).append(machine["name"])
     # lab.yml's ports, which Vagrant forwards: what the balancer and Prometheus listen on.
     ports = lab["ports"]
+    # With two balancers, the address keepalived moves between them, in their certificates too.
+    vip = lab["virtual_ip"]
+    virtual = {"keepalived_virtual_ip": vip, "nginx_tls_extra_names": [vip]} if vip else {}
     group_vars = {
-        "balancer": {"nginx_listen_port": ports["http"], "nginx_tls_port": ports["https"]},
+        "balancer": {
+            "nginx_listen_port": ports["http"],
+            "nginx_tls_port": ports["https"],
+            **virtual,
+        },
         "monitoring": {"monitoring_port": ports["prometheus"]},
         # Where `make images` saves each release (Ansible fills in app_version).
         "app": {"app_image_archive": str(ROOT / app_archive_template())},

@@ -70,13 +70,39 @@ def test_a_bad_app_host_count_gets_one_line_from_every_reader(raw: str) -> None:
 
 
 def test_the_table_gives_every_reader_the_same_machines() -> None:
-    machines = config({"LAB_APP_HOSTS": "3"})["machines"]
-    assert [(m["name"], m["groups"], m["ip"]) for m in machines] == [
+    lab = config({"LAB_APP_HOSTS": "3", "LAB_BALANCERS": "1"})
+    assert [(m["name"], m["groups"], m["ip"]) for m in lab["machines"]] == [
         ("balancer", ["balancer", "monitoring"], "192.168.56.10"),
         ("app1", ["app"], "192.168.56.11"),
         ("app2", ["app"], "192.168.56.12"),
         ("app3", ["app"], "192.168.56.13"),
     ]
+    assert lab["virtual_ip"] == ""
+
+
+def test_two_balancers_share_a_virtual_address_and_the_first_forwards() -> None:
+    lab = config({"LAB_APP_HOSTS": "1", "LAB_BALANCERS": "2"})
+    assert [(m["name"], m["groups"], m["ip"], m["forwarded_ports"]) for m in lab["machines"]] == [
+        ("balancer1", ["balancer", "monitoring"], "192.168.56.10", [7151, 7443, 9090]),
+        ("balancer2", ["balancer"], "192.168.56.8", []),
+        ("app1", ["app"], "192.168.56.11", []),
+    ]
+    assert lab["virtual_ip"] == "192.168.56.100"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("virtual_address: 100", "virtual_address: 12", "balancer.virtual_address must be"),
+        ("virtual_address: 100", "virtual_address: 9", "virtual_address is monitor's"),
+        ("second_address: 8", "second_address: 10", "gives balancer2 the address of balancer1"),
+        ("second_address: 8", "second_address: x", "balancer.second_address must be"),
+    ],
+)
+def test_a_bad_balancer_address_is_refused_naming_it(monkeypatch, tmp_path, old, new, message):
+    flipped_table(tmp_path, monkeypatch, ("own_machine: false", "own_machine: true"), (old, new))
+    with pytest.raises(LabConfigError, match=message):
+        config({"LAB_BALANCERS": "2"})
 
 
 @pytest.mark.parametrize(
@@ -86,6 +112,7 @@ def test_the_table_gives_every_reader_the_same_machines() -> None:
         ("LAB_VM_CPUS", "0", "LAB_VM_CPUS must be a whole number from 1 to 64"),
         ("LAB_SUBNET", "10.0.0.0/8", "LAB_SUBNET must be three octets"),
         ("LAB_LIBVIRT_DRIVER", "xen", "LAB_LIBVIRT_DRIVER must be kvm or qemu"),
+        ("LAB_BALANCERS", "3", "LAB_BALANCERS must be a whole number from 1 to 2"),
     ],
 )
 def test_every_knob_is_checked_in_one_place(knob: str, raw: str, message: str) -> None:
@@ -136,6 +163,7 @@ def test_the_lab_ports_are_lab_ymls_for_nginx_prometheus_and_the_forwards(monkey
     (tmp_path / "lab.yml").write_text(yaml.safe_dump(table))
     monkeypatch.setattr(lab_config, "TABLE", tmp_path / "lab.yml")
     monkeypatch.setattr(lab_config, "SAVED_APP_HOSTS", tmp_path / "app-hosts")
+    monkeypatch.setattr(lab_config, "SAVED_BALANCERS", tmp_path / "balancers")
     forwards = {m["name"]: m["forwarded_ports"] for m in config({})["machines"]}
     assert forwards == {"balancer": [8151, 8443, 8090], "app1": [], "app2": []}
     spec = importlib.util.spec_from_file_location("hosts", ROOT / "inventories/vagrant/hosts.py")
@@ -166,6 +194,7 @@ def flipped_table(tmp_path, monkeypatch, *edits: tuple[str, str]) -> None:
     (tmp_path / "lab.yml").write_text(text)
     monkeypatch.setattr(lab_config, "TABLE", tmp_path / "lab.yml")
     monkeypatch.setattr(lab_config, "SAVED_APP_HOSTS", tmp_path / "app-hosts")
+    monkeypatch.setattr(lab_config, "SAVED_BALANCERS", tmp_path / "balancers")
 
 
 def test_one_line_of_lab_yml_gives_prometheus_a_machine_of_its_own(monkeypatch, tmp_path):
@@ -198,7 +227,7 @@ def test_one_line_of_lab_yml_gives_prometheus_a_machine_of_its_own(monkeypatch, 
             ("name: monitor", f"name: {name}", "monitoring.name must be a host name")
             for name in ("balancer", "monitoring", "Mon_1", "monitor-")
         ),
-        ("  name: balancer\n", "  name: balancer\n  also_in: [monitoring]\n", "balancer.also_in"),
+        ("  name: balancer  #", "  also_in: [monitoring]\n  name: balancer  #", "balancer.also_in"),
     ],
 )
 def test_a_bad_monitoring_machine_is_refused_naming_it(monkeypatch, tmp_path, old, new, message):

@@ -72,7 +72,12 @@ def evaluate(inventory: str, expression: str, *extra_vars: str) -> object:
         *(arg for extra in extra_vars for arg in ("-e", extra)),
         "-e",
         f"ansible_python_interpreter={sys.executable}",
-        env={**os.environ, "LAB_APP_HOSTS": "3", "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")},
+        env={
+            **os.environ,
+            "LAB_APP_HOSTS": "3",
+            "LAB_BALANCERS": "1",
+            "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+        },
     )
     return json.loads(result.stdout.split("msg:", 1)[1].strip().strip("'"))
 
