@@ -70,6 +70,7 @@ BAD_INPUTS = [
     # Docker forwards IPv4 alone here: an IPv6 source would allow nothing.
     ("firewall", {"firewall_docker_allowed_sources": ["fd00::1"]}, "refused: fd00::1"),
     ("firewall", {"firewall_ssh_port": 0}, "firewall_ssh_port (0)"),
+    ("firewall", {"firewall_vrrp_sources": ["10.0.0.2 -j ACCEPT"]}, "refused: 10.0.0.2 -j ACCEPT"),
     (
         "firewall",
         {"firewall_restricted_tcp_ports": [{"port": 9100, "sources": ["10.0.0.0/8 -j ACCEPT"]}]},
@@ -85,6 +86,12 @@ BAD_INPUTS = [
     ("monitoring", {"monitoring_scrape_interval": "5 sec"}, "must be Prometheus durations"),
     ("monitoring", {"monitoring_retention": "forever"}, "must be Prometheus durations"),
     ("monitoring", {"monitoring_nginx_status_url": "127.0.0.1/x"}, "must be an http://"),
+    # Empty only where no nginx exporter reads it.
+    (
+        "monitoring",
+        {"monitoring_nginx_status_url": "", "monitoring_exporters": ["node", "nginx"]},
+        "must be an http://",
+    ),
     ("nginx", {"nginx_balancing_method": "fastest"}, "nginx_balancing_method"),
     ("nginx", {"nginx_listen_port": 70000}, "nginx_listen_port must be within 1-65535"),
     ("nginx", {}, "the upstream needs servers"),  # no app hosts at all
