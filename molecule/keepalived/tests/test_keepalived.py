@@ -62,6 +62,7 @@ def test_one_balancer_holds_the_address_and_says_so() -> None:
     holder, _ = held_by_one()
     other = next(name for name in NODES if name != holder)
     assert (recorded(holder), recorded(other)) == ("1", "0")
+    assert NODES[holder].file(STATE).mode == 0o644  # node_exporter reads it as its own user
     # From the other balancer, and from the Docker host, as a user reaches the lab.
     assert NODES[other].run(f"curl -fsS -o /dev/null --max-time 5 http://{VIP}/").rc == 0
     host = subprocess.run(["curl", "-fsS", "-o", "/dev/null", "--max-time", "5", f"http://{VIP}/"])
