@@ -25,7 +25,7 @@ help: ## List the targets
 bootstrap: ## Host packages, a running Docker engine and the Python venv (.venv)
 	@scripts/bootstrap
 
-lab: ## Bring the whole lab up (PROVIDER=docker|virtualbox|libvirt, LAB_APP_HOSTS=N)
+lab: ## Bring the whole lab up (PROVIDER=docker|virtualbox|libvirt, LAB_APP_HOSTS=N, LAB_BALANCERS=2)
 	@scripts/lab up
 
 provision: images ## Run playbook.yml again on the running lab, its image built first (ANSIBLE_ARGS="-e app_replicas=4")
@@ -37,9 +37,9 @@ deploy: bootstrap ## Roll APP_VERSION out to the running lab, one app host at a 
 status: bootstrap ## Which app hosts the balancer serves now, which replicas answer, and why a host is out
 	scripts/with-args ANSIBLE_ARGS ansible-playbook status.yml
 
-load: bootstrap ## A bounded load on the balancer with a report (LOAD_ARGS="--connections 16 --duration 20")
-	port=$$(python3 scripts/lab_config.py port-http); \
-	scripts/with-args LOAD_ARGS python tools/loadtest.py "http://127.0.0.1:$$port/api/whoami"
+load: bootstrap ## A bounded load on the balancer (two: their virtual address) with a report (LOAD_ARGS="--duration 20")
+	port=$$(python3 scripts/lab_config.py port-http); vip=$$(python3 scripts/lab_config.py virtual-address); \
+	scripts/with-args LOAD_ARGS $(TOOL) tools/loadtest.py "http://$${vip:-127.0.0.1}:$$port/api/whoami"
 
 bench: images ## The lab against the seed stack with wrk; writes bench/results/ (needs make lab)
 	scripts/with-args BENCH_ARGS $(TOOL) tools/bench.py

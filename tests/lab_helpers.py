@@ -82,9 +82,10 @@ def versions_by_replica(requests: int) -> dict[str, str]:
     return {answer["replica"]: answer["version"] for answer in answers}
 
 
-def balancer_answers(requests: int) -> Counter[str]:
-    """Send requests to the balancer from this host; every one must be a 200. Counts by replica."""
-    return Counter(get_json(f"{BALANCER}/api/whoami")["replica"] for _ in range(requests))
+def balancer_answers(requests: int, url: str = BALANCER) -> Counter[str]:
+    """Send requests to the balancer (or URL) from this host; every one must be a 200. Counts by
+    replica."""
+    return Counter(get_json(f"{url}/api/whoami")["replica"] for _ in range(requests))
 
 
 def lab_leftovers() -> dict[str, list[str]]:
@@ -122,20 +123,15 @@ class Load:
         client_timeout: float = 10,
         rate: float = LOAD_RATE,
         posts: bool = False,
+        url: str = BALANCER,
     ) -> None:
         self.stop = threading.Event()
         self.results = Results()  # filled as the requests come back
         self._thread = threading.Thread(
-            target=self._run, args=(connections, max_seconds, client_timeout, rate, posts),
+            target=run_load,
+            args=(f"{url}/api/whoami", connections, 10_000_000, max_seconds, self.stop,
+                  client_timeout, self.results, rate, posts),
             daemon=True,
-        )  # fmt: skip
-
-    def _run(
-        self, connections: int, max_seconds: float, client_timeout: float, rate: float, posts: bool
-    ) -> None:
-        run_load(
-            f"{BALANCER}/api/whoami", connections, 10_000_000, max_seconds, self.stop,
-            client_timeout, self.results, rate, posts,
         )  # fmt: skip
 
     def total(self) -> int:
@@ -163,14 +159,14 @@ UPSTREAM = "/etc/nginx/flask-lb-lab/upstream"
 ADDRESSES = {host: IPS[host] for host in ("app1", "app2")}
 
 
-def upstream_text() -> str:
+def upstream_text(balancer: str = "balancer") -> str:
     """The balancer's upstream files, one after another."""
-    return node("balancer", "sh", "-c", f"cat {UPSTREAM}/*.conf").stdout
+    return node(balancer, "sh", "-c", f"cat {UPSTREAM}/*.conf").stdout
 
 
-def upstream_servers() -> set[str]:
+def upstream_servers(balancer: str = "balancer") -> set[str]:
     """The servers in the balancer's upstream files, as "ADDRESS:PORT"."""
-    lines = upstream_text().splitlines()
+    lines = upstream_text(balancer).splitlines()
     return {line.split()[1] for line in lines if line.startswith("server ")}
 
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """A bounded HTTP load on the balancer, from this machine: what answered, how fast, what failed.
 
-Only loopback targets are accepted (the lab publishes its balancer on 127.0.0.1:7151). Stops after
---requests requests or --duration seconds, whichever comes first.
+Only loopback targets are accepted (the lab publishes its balancer on 127.0.0.1:7151), and the
+virtual address of a lab with two balancers. Stops after --requests requests or --duration
+seconds, whichever comes first.
 
 usage: loadtest.py [URL] [--connections 8] [--requests 2000] [--duration 10] [--rate 0] [--posts]
 """
@@ -22,6 +23,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from lab_config import LabConfigError, config
+
 POST_PATH = "/api/echo"
 POST_BODY = b"x" * 4096
 
@@ -32,6 +35,8 @@ class Results:
     replicas: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
     latencies: list[float] = field(default_factory=list)
+    # When each failed request started (time.monotonic()), to tell when a failure happened.
+    failed_at: list[float] = field(default_factory=list)
     # Re-sent: the server had closed an idle keep-alive connection first (RFC 9112, 9.3.1).
     retried: int = 0
     elapsed: float = 0.0
@@ -65,8 +70,19 @@ def received(body: bytes) -> int:
 
 def require_loopback(host: str) -> None:
     address = ipaddress.ip_address(socket.gethostbyname(host))
-    if not address.is_loopback:
-        sys.exit(f"refusing to load {host} ({address}): only loopback targets are allowed")
+    if not address.is_loopback and str(address) != lab_virtual_address():
+        sys.exit(
+            f"refusing to load {host} ({address}): only loopback targets are allowed, and the"
+            " lab's virtual address"
+        )
+
+
+def lab_virtual_address() -> str:
+    """The lab's virtual address (two balancers), else '' (also where lab.yml's knobs are bad)."""
+    try:
+        return str(config()["virtual_ip"])
+    except LabConfigError:
+        return ""
 
 
 def run_load(
@@ -125,7 +141,7 @@ def run_load(
                 if send_at >= deadline or pause(max(0.0, send_at - time.monotonic())):
                     break  # the time is up, or stopped while waiting
                 due = send_at + interval
-            started = time.perf_counter()
+            started, started_at = time.perf_counter(), time.monotonic()
             post, sent = posts and sent % 2 == 1, sent + 1
             try:
                 try:
@@ -148,11 +164,14 @@ def run_load(
                 with lock:
                     results.statuses[status] += 1
                     results.latencies.append(latency)
+                    if not 200 <= status < 300:
+                        results.failed_at.append(started_at)
                     if replica:
                         results.replicas[replica] += 1
             except (OSError, http.client.HTTPException) as error:
                 with lock:
                     results.errors[type(error).__name__] += 1
+                    results.failed_at.append(started_at)
                 conn.close()
                 conn, used = connect(), False
         conn.close()
