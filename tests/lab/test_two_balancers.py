@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from ansible_recap import recap
 from helpers import get_json, run, wait_for
 from lab_config import config
 from lab_helpers import (
@@ -149,6 +150,31 @@ def test_a_rolling_change_keeps_both_upstreams_exact_under_load(pair) -> None:
     assert all(counters["failed"] == 0 for counters in recap.values())
     running = running_replicas("app1") | running_replicas("app2")
     assert {server.rsplit(":", 1)[1] for server in running} == {"9001", "9002", "9003"}
+    for balancer in BALANCERS:
+        assert upstream_servers(balancer) == running, balancer
+
+
+def test_a_change_with_a_balancer_down_goes_on_and_the_next_run_brings_it_up_to_date(pair):
+    # The standby balancer is down: the change goes on over the holder alone. Back with the
+    # upstream it had, it stays away from the address, and the next run brings it up to date.
+    standby = BALANCERS[1]
+    run("docker", "stop", f"flask-lb-lab-{standby}")
+    with Load(client_timeout=5, url=URL) as load:
+        log = run("ansible-playbook", "playbook.yml", env=lab_env(2), check=False).stdout
+    counters = recap(log)
+    assert counters[standby]["unreachable"] == 1, log[-3000:]
+    assert all(counters[host]["failed"] == 0 for host in ("app1", "app2", BALANCERS[0]))
+    assert load.results.failed == 0, load.results.statuses | load.results.errors
+    running = running_replicas("app1") | running_replicas("app2")
+    assert {server.rsplit(":", 1)[1] for server in running} == {"8001", "8002", "8003"}
+    assert upstream_servers(BALANCERS[0]) == running
+    run("docker", "start", f"flask-lb-lab-{standby}")
+    wait_for(lambda: node(standby, "systemctl", "is-active", "keepalived", check=False
+                          ).stdout.strip() == "active", timeout=60, what="keepalived")  # fmt: skip
+    assert upstream_servers(standby) != running  # the change it missed
+    time.sleep(4)
+    assert holder() == BALANCERS[0]
+    provision(app_hosts=2)
     for balancer in BALANCERS:
         assert upstream_servers(balancer) == running, balancer
 
