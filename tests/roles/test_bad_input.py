@@ -155,6 +155,11 @@ BAD_INPUTS = [
                 {"keepalived_interface": "eth0", "keepalived_virtual_router_id": 256},
                 "keepalived_virtual_router_id (256) must be within 1-255",
             ),
+            # A quote would end the check's string in keepalived.conf.
+            (
+                {"keepalived_interface": "eth0", "keepalived_check_url": 'http://127.0.0.1/"x'},
+                "keepalived_check_url must be an http:// or https:// URL",
+            ),
         )
     ),
 ]
