@@ -127,9 +127,10 @@ MONITORING_KEYS = {"own_machine", "name", "address"}
 
 
 def lab_address(table: Mapping[str, Any], setting: str) -> int:
-    """lab.yml's balancer.second_address or balancer.virtual_address: a last octet outside the
-    app hosts' range, up to app.max_count (scaling them later never meets it)."""
-    value = table["balancer"].get(setting.split(".", 1)[1])
+    """lab.yml's SECTION.KEY address (balancer.second_address, monitoring.address, ...): a last
+    octet outside the app hosts' range, up to app.max_count (scaling them later never meets it)."""
+    section, key = setting.split(".", 1)
+    value = (table.get(section) or {}).get(key)
     app = table["app"]
     app_addresses = range(app["first_address"], app["first_address"] + app["max_count"])
     if type(value) is not int or not 2 <= value <= 254 or value in app_addresses:
@@ -174,14 +175,7 @@ def monitoring_machine(table: Mapping[str, Any]) -> dict[str, Any] | None:
             f"lab.yml's monitoring.name must be a host name (a-z, 0-9, - inside) that is no"
             f" group's and no app host's, not {name!r}"
         )
-    address = monitoring.get("address")
-    app_addresses = range(app["first_address"], app["first_address"] + app["max_count"])
-    if type(address) is not int or not 2 <= address <= 254 or address in app_addresses:
-        raise LabConfigError(
-            f"lab.yml's monitoring.address must be a whole number from 2 to 254 outside the app"
-            f" hosts' {app_addresses.start}-{app_addresses.stop - 1}, not {address!r}"
-        )
-    return {"name": name, "address": address}
+    return {"name": name, "address": lab_address(table, "monitoring.address")}
 
 
 def config(env: Mapping[str, str] = os.environ) -> dict[str, Any]:

@@ -16,17 +16,18 @@ PORTS = ports()
 BALANCER = f"http://127.0.0.1:{PORTS['http']}"
 PROMETHEUS = f"http://127.0.0.1:{PORTS['prometheus']}"
 # The two-app-host lab the tests run: its machines' addresses and its network.
-LAB = config({**os.environ, "LAB_APP_HOSTS": "2"})
+LAB = config({**os.environ, "LAB_APP_HOSTS": "2", "LAB_BALANCERS": "1"})
 IPS = {machine["name"]: machine["ip"] for machine in LAB["machines"]}
 SUBNET = f"{LAB['subnet']}.0/24"
 # The lab's network under the docker provider (another Vagrant project's is not the lab's).
 LAB_NETWORK = docker_network(LAB["subnet"])
 
 
-def lab_env(app_hosts: int) -> dict[str, str]:
+def lab_env(app_hosts: int, balancers: int = 1) -> dict[str, str]:
     return {
         **os.environ,
         "LAB_APP_HOSTS": str(app_hosts),
+        "LAB_BALANCERS": str(balancers),
         "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
     }
 
@@ -35,7 +36,9 @@ def vagrant(*args: str, app_hosts: int, timeout: float = 1200):
     return run("vagrant", *args, env=lab_env(app_hosts), timeout=timeout)
 
 
-def provision_log(*extra_vars: str, app_hosts: int, limit: str = "", tags: str = "") -> str:
+def provision_log(
+    *extra_vars: str, app_hosts: int, limit: str = "", tags: str = "", balancers: int = 1
+) -> str:
     """`ansible-playbook playbook.yml` on the lab, as users type it (ansible.cfg names
     inventories/vagrant); its output."""
     args = [arg for extra in extra_vars for arg in ("-e", extra)]
@@ -47,16 +50,19 @@ def provision_log(*extra_vars: str, app_hosts: int, limit: str = "", tags: str =
         "ansible-playbook",
         "playbook.yml",
         *args,
-        env=lab_env(app_hosts),
+        env=lab_env(app_hosts, balancers),
         timeout=1200,
     ).stdout
 
 
 def provision(
-    *extra_vars: str, app_hosts: int, limit: str = "", tags: str = ""
+    *extra_vars: str, app_hosts: int, limit: str = "", tags: str = "", balancers: int = 1
 ) -> dict[str, dict[str, int]]:
     """The playbook run on the lab (provision_log); its recap."""
-    return recap(provision_log(*extra_vars, app_hosts=app_hosts, limit=limit, tags=tags))
+    log = provision_log(
+        *extra_vars, app_hosts=app_hosts, limit=limit, tags=tags, balancers=balancers
+    )
+    return recap(log)
 
 
 def hosts_included(log: str, task: str) -> list[str]:
@@ -148,6 +154,8 @@ class Load:
         self.stop.set()
         self._thread.join()
         print(f"\nload during the action:\n{report(self.results)}")
+        if exc[0] is None:
+            assert self.results.total > 0, "the load sent nothing"
 
 
 def node(name: str, *command: str, check: bool = True):

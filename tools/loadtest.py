@@ -5,7 +5,8 @@ Only loopback targets are accepted (the lab publishes its balancer on 127.0.0.1:
 virtual address of a lab with two balancers. Stops after --requests requests or --duration
 seconds, whichever comes first.
 
-usage: loadtest.py [URL] [--connections 8] [--requests 2000] [--duration 10] [--rate 0] [--posts]
+usage: PYTHONPATH=scripts loadtest.py [URL] [--connections 8] [--requests 2000] [--duration 10]
+                                       [--rate 0] [--posts]
 """
 
 from __future__ import annotations

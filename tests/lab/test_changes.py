@@ -209,6 +209,7 @@ def test_an_engine_setting_and_an_image_rebuilt_under_the_same_tag_roll_out_drai
         assert {log_max_size(host) for host in ADDRESSES} == {"20m"}
         assert {running_image(host) for host in ADDRESSES} == {rebuilt}
         assert_rotation(["app1", "app2"], 3, 8001)
+        assert balancing_method() == "least_conn;"  # the previous test's file as it was
         # The rollback image is kept, nothing is left to prune: a second run changes nothing.
         assert all(counters["changed"] == 0 for counters in provision(engine, app_hosts=2).values())
     finally:
