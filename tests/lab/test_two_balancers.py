@@ -134,6 +134,10 @@ def test_one_balancer_holds_the_address_and_every_replica_answers_there(pair) ->
         names = node(balancer, "openssl", "x509", "-noout", "-ext", "subjectAltName", "-in",
                      "/etc/nginx/flask-lb-lab/tls/server.crt").stdout  # fmt: skip
         assert f"IP Address:{VIP}" in names
+    # The replicas trust both balancers' X-Forwarded-* headers.
+    settings = node("app1", "docker", "inspect", "--format", "{{json .Config.Env}}", "app-1").stdout
+    allowed = ",".join(m["ip"] for m in LAB["machines"] if m["group"] == "balancer")
+    assert f"FORWARDED_ALLOW_IPS={allowed}" in settings
     # VRRP passes between the balancers alone.
     peers = {BALANCERS[0]: BALANCERS[1], BALANCERS[1]: BALANCERS[0]}
     addresses = {m["name"]: m["ip"] for m in LAB["machines"]}
