@@ -72,9 +72,9 @@ class Watch:
     def _poll(self) -> None:
         try:
             while not self._stop.is_set():
-                now, found = time.monotonic(), holders()
-                if found and self.former not in found:
-                    self.moved_at, self.taker = now, found[0]
+                found = holders()
+                if found and self.former not in found:  # seen by now, at the latest
+                    self.moved_at, self.taker = time.monotonic(), found[0]
                     return
                 self._stop.wait(0.1)
         except Exception as error:  # raised again in the test's thread
