@@ -21,7 +21,7 @@ from lab_helpers import (
     lab_env,
     lab_leftovers,
     node,
-    provision,
+    provision_log,
     running_replicas,
     upstream_servers,
 )
@@ -192,17 +192,21 @@ def test_a_change_with_a_balancer_down_goes_on_and_the_next_run_brings_it_up_to_
     wait_for(lambda: node(standby, "systemctl", "is-active", "keepalived", check=False
                           ).stdout.strip() == "active", timeout=60, what="keepalived")  # fmt: skip
     assert upstream_servers(standby) != running  # the change it missed: ports nothing answers now
-    # Its nginx reaches no replica, so it takes nothing over, and make status says so: the
-    # holder's keepalived stopped, which hands over at once to a peer that can, nobody holds it.
+    # Its nginx runs and reaches no replica, so it takes nothing over, and make status says so.
+    answer = node(standby, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5",
+                  f"http://127.0.0.1:{PORTS['http']}/healthz", check=False).stdout  # fmt: skip
+    assert answer in ("502", "504")  # refused or dropped
     status = run("ansible-playbook", "status.yml", env=lab_env(2, balancers=2)).stdout
     assert f"{standby} cannot take the virtual address {VIP}" in status
     assert holder() == held_by
+    # Stop the holder's keepalived: it hands over at once to any peer that can, and none can.
     run("docker", "exec", f"flask-lb-lab-{held_by}", "systemctl", "stop", "keepalived")
     time.sleep(4)
     assert holders() == []
     run("docker", "exec", f"flask-lb-lab-{held_by}", "systemctl", "start", "keepalived")
     wait_for(lambda: holders() == [held_by], timeout=30, what=f"{held_by} to hold it again")
-    provision(app_hosts=2, balancers=2)
+    log = provision_log(app_hosts=2, balancers=2)
+    assert f"{standby} stands by for the virtual address {VIP}" in log
     for balancer in BALANCERS:
         assert upstream_servers(balancer) == running, balancer
 

@@ -160,6 +160,10 @@ BAD_INPUTS = [
                 {"keepalived_interface": "eth0", "keepalived_check_url": 'http://127.0.0.1/"x'},
                 "keepalived_check_url must be an http:// or https:// URL",
             ),
+            (
+                {"keepalived_interface": "eth0", "keepalived_check_timeout": 0},
+                "keepalived_check_timeout (0), keepalived_check_fall",
+            ),
         )
     ),
 ]
