@@ -200,10 +200,10 @@ def test_a_change_with_a_balancer_down_goes_on_and_the_next_run_brings_it_up_to_
     assert f"{standby} cannot take the virtual address {VIP}" in status
     assert holder() == held_by
     # Stop the holder's keepalived: it hands over at once to any peer that can, and none can.
-    run("docker", "exec", f"flask-lb-lab-{held_by}", "systemctl", "stop", "keepalived")
+    node(held_by, "systemctl", "stop", "keepalived")
     time.sleep(4)
     assert holders() == []
-    run("docker", "exec", f"flask-lb-lab-{held_by}", "systemctl", "start", "keepalived")
+    node(held_by, "systemctl", "start", "keepalived")
     wait_for(lambda: holders() == [held_by], timeout=30, what=f"{held_by} to hold it again")
     log = provision_log(app_hosts=2, balancers=2)
     assert f"{standby} stands by for the virtual address {VIP}" in log
