@@ -94,6 +94,15 @@ def balancer_answers(requests: int, url: str = BALANCER) -> Counter[str]:
     return Counter(get_json(f"{url}/api/whoami")["replica"] for _ in range(requests))
 
 
+def lab_volumes() -> set[str]:
+    """The volumes the lab's machines mount (each inner engine's data)."""
+    names = run("docker", "ps", "--all", "--quiet", "--filter", "name=flask-lb-lab-").stdout.split()
+    mounts = '{{range .Mounts}}{{if eq .Type "volume"}}{{.Name}} {{end}}{{end}}'
+    if not names:
+        return set()
+    return set(run("docker", "inspect", "--format", mounts, *names).stdout.split())
+
+
 def lab_leftovers() -> dict[str, list[str]]:
     docker = lambda *args: run("docker", *args).stdout.split()  # noqa: E731
     return {

@@ -2,6 +2,7 @@
 
 import os
 
+import molecule_runs
 import pytest
 from helpers import get_json, run, wait_for
 from lab_helpers import BALANCER, vagrant
@@ -14,5 +15,6 @@ def lab():
     volumes_before = set(run("docker", "volume", "ls", "--quiet").stdout.split())
     vagrant("up", "--provider=docker", app_hosts=2)
     wait_for(lambda: get_json(f"{BALANCER}/healthz"), timeout=60, what="the balancer")
+    molecule_runs.wait_for_all()  # the tests under load have the machine to themselves
     yield {"app_hosts": 2, "volumes_before": volumes_before}
     run("scripts/lab", "destroy", env={**os.environ, "LAB_APP_HOSTS": "3"}, timeout=600)
