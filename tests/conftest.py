@@ -15,13 +15,21 @@ def stage(item: pytest.Item) -> int:
     return 2 if "/tests/lab/" in path else 0
 
 
+# Last, so --failed-first and the like reorder within a stage, never a lab test before the fresh
+# clone's (which removes any running lab).
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    items.sort(key=stage)  # stable: each stage keeps pytest's order
+    items.sort(key=stage)  # stable: each stage keeps the order it had
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    if session.config.option.collectonly:
+    option = session.config.option
+    if session.testsfailed or option.collectonly or option.setupplan or option.showfixtures:
         return
     molecule_runs.start(
         {item.callspec.params["scenario"] for item in session.items if stage(item) == 3}
     )
+
+
+def pytest_sessionfinish() -> None:
+    molecule_runs.stop()

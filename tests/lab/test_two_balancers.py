@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 
+import molecule_runs
 import pytest
 from ansible_recap import recap
 from helpers import get_json, run, wait_for
@@ -42,6 +43,7 @@ def pair() -> Iterator[None]:
     env = {**os.environ, "LAB_BALANCERS": "2", "LAB_APP_HOSTS": "2", "PROVIDER": "docker"}
     run("scripts/lab", "up", env=env, timeout=1200)
     wait_for(lambda: get_json(f"{URL}/healthz"), timeout=60, what="the virtual address")
+    molecule_runs.wait_for_all()  # the tests under load have the machine to themselves
     yield
     run("scripts/lab", "destroy", timeout=600)
 
