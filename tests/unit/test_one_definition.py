@@ -234,3 +234,23 @@ def test_a_bad_monitoring_machine_is_refused_naming_it(monkeypatch, tmp_path, ol
     flipped_table(tmp_path, monkeypatch, ("own_machine: false", "own_machine: true"), (old, new))
     with pytest.raises(LabConfigError, match=message):
         config({})
+
+
+def test_every_molecule_network_has_a_subnet_of_its_own() -> None:
+    """Molecule runs beside the Vagrant lab, which joins any Docker network holding its address:
+    a subnet Docker picked could be the lab's."""
+    value = yaml.safe_load((ROOT / ".env.yml").read_text())["LAB_NODE"]
+    subnets = {f"{config(os.environ)['subnet']}.0/24": "the Vagrant lab"}
+    for scenario in SCENARIOS:
+        platforms = yaml.safe_load(scenario.read_text().replace("${LAB_NODE}", value))["platforms"]
+        used = {net["name"] for platform in platforms for net in platform.get("networks", [])}
+        declared = {
+            network["name"]: [pool["subnet"] for pool in network.get("ipam_config", [])]
+            for platform in platforms
+            for network in platform.get("docker_networks", [])
+        }
+        for name in used:
+            assert declared.get(name), f"{scenario.parent.name}: network {name} has no subnet"
+            for subnet in declared[name]:
+                assert subnet not in subnets, f"{name} and {subnets[subnet]} share {subnet}"
+                subnets[subnet] = name
