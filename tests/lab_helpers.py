@@ -94,6 +94,10 @@ def balancer_answers(requests: int, url: str = BALANCER) -> Counter[str]:
     return Counter(get_json(f"{url}/api/whoami")["replica"] for _ in range(requests))
 
 
+def docker_volumes() -> set[str]:
+    return set(run("docker", "volume", "ls", "--quiet").stdout.split())
+
+
 def lab_volumes() -> set[str]:
     """The volumes the lab's machines mount (each inner engine's data)."""
     names = run("docker", "ps", "--all", "--quiet", "--filter", "name=flask-lb-lab-").stdout.split()

@@ -5,14 +5,14 @@ import os
 import molecule_runs
 import pytest
 from helpers import get_json, run, wait_for
-from lab_helpers import BALANCER, vagrant
+from lab_helpers import BALANCER, docker_volumes, vagrant
 
 
 @pytest.fixture(scope="package")
 def lab():
     """`vagrant up --provider=docker` from nothing: balancer + 2 app hosts, Vagrant provisions."""
     run("scripts/lab", "destroy", timeout=600)  # nothing of an earlier lab may stay
-    volumes_before = set(run("docker", "volume", "ls", "--quiet").stdout.split())
+    volumes_before = docker_volumes()
     vagrant("up", "--provider=docker", app_hosts=2)
     wait_for(lambda: get_json(f"{BALANCER}/healthz"), timeout=60, what="the balancer")
     molecule_runs.wait_for_all()  # the tests under load have the machine to themselves

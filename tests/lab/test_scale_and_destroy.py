@@ -8,6 +8,7 @@ from lab_helpers import (
     LAB_NETWORK,
     assert_even_split,
     balancer_answers,
+    docker_volumes,
     lab_env,
     lab_leftovers,
     provision,
@@ -30,7 +31,7 @@ def test_three_hosts_with_four_replicas_each_without_editing_a_file(lab) -> None
 def test_destroy_leaves_nothing_behind(lab) -> None:
     vagrant("destroy", "--force", app_hosts=3)
     assert lab_leftovers() == {"containers": [], "networks": []}
-    volumes_after = set(run("docker", "volume", "ls", "--quiet").stdout.split())
+    volumes_after = docker_volumes()
     assert volumes_after <= lab["volumes_before"], volumes_after - lab["volumes_before"]
 
 

@@ -7,7 +7,14 @@ import urllib.parse
 
 import pytest
 from helpers import ROOT, get_json, run, wait_for
-from lab_helpers import PROMETHEUS, balancer_answers, lab_leftovers, lab_volumes, node
+from lab_helpers import (
+    PROMETHEUS,
+    balancer_answers,
+    docker_volumes,
+    lab_leftovers,
+    lab_volumes,
+    node,
+)
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 # Prometheus, 6 replicas, a node exporter on each of 4 machines, the balancer's nginx exporter.
@@ -69,5 +76,5 @@ def test_plain_vagrant_up_from_a_fresh_clone(tmp_path) -> None:
     assert lab_leftovers() == {"containers": [], "networks": []}
     # Molecule's scenarios make and remove volumes meanwhile: the check is on the machines' own.
     assert volumes, "the lab's machines mount no volume: the check below would pass on nothing"
-    left = set(run("docker", "volume", "ls", "--quiet").stdout.split()) & volumes
+    left = docker_volumes() & volumes
     assert not left, left

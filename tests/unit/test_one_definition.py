@@ -10,8 +10,14 @@ import yaml
 from helpers import ROOT, run
 from lab_config import LabConfigError, config
 
-NODE = yaml.safe_load(yaml.safe_load((ROOT / ".env.yml").read_text())["LAB_NODE"])
+LAB_NODE = yaml.safe_load((ROOT / ".env.yml").read_text())["LAB_NODE"]
+NODE = yaml.safe_load(LAB_NODE)
 SCENARIOS = sorted(ROOT.glob("molecule/*/molecule.yml"))
+
+
+def platforms_of(scenario) -> list[dict]:
+    # Molecule fills ${LAB_NODE} in from .env.yml, its env file, before it reads the file.
+    return yaml.safe_load(scenario.read_text().replace("${LAB_NODE}", LAB_NODE))["platforms"]
 
 
 def test_the_capability_list_is_in_the_repository_once() -> None:
@@ -30,9 +36,7 @@ def test_every_molecule_platform_is_the_one_node(scenario) -> None:
     text = scenario.read_text()
     for key in ("capabilities:", "security_opts:", "tmpfs:", "cgroupns_mode:", "image:"):
         assert key not in text, f"{scenario.name} sets {key} itself"
-    # Molecule fills ${LAB_NODE} in from .env.yml, its env file, before it reads the file.
-    value = yaml.safe_load((ROOT / ".env.yml").read_text())["LAB_NODE"]
-    platforms = yaml.safe_load(text.replace("${LAB_NODE}", value))["platforms"]
+    platforms = platforms_of(scenario)
     assert platforms
     for platform in platforms:
         assert {key: platform[key] for key in NODE} == NODE, platform["name"]
@@ -239,10 +243,9 @@ def test_a_bad_monitoring_machine_is_refused_naming_it(monkeypatch, tmp_path, ol
 def test_every_molecule_network_has_a_subnet_of_its_own() -> None:
     """Molecule runs beside the Vagrant lab, which joins any Docker network holding its address:
     a subnet Docker picked could be the lab's."""
-    value = yaml.safe_load((ROOT / ".env.yml").read_text())["LAB_NODE"]
     subnets = {f"{config(os.environ)['subnet']}.0/24": "the Vagrant lab"}
     for scenario in SCENARIOS:
-        platforms = yaml.safe_load(scenario.read_text().replace("${LAB_NODE}", value))["platforms"]
+        platforms = platforms_of(scenario)
         used = {net["name"] for platform in platforms for net in platform.get("networks", [])}
         declared = {
             network["name"]: [pool["subnet"] for pool in network.get("ipam_config", [])]
