@@ -4,7 +4,7 @@ Vagrantfile reads them the same way), with LAB_APP_HOSTS, LAB_BALANCERS and LAB_
 with two balancers, their virtual address; the ports
 Vagrant forwards, as nginx's and Prometheus's; the release the app hosts run (lab_app_version:
 APP_VERSION, else the last `make deploy`'s), whether the VMs run under software emulation
-(lab_emulated), and the lab network (lab_network)."""
+(lab_emulated), the lab network (lab_network), and SSH without compression."""
 
 import json
 import sys
@@ -46,6 +46,8 @@ def inventory() -> dict:
                 "lab_app_version": app_version(),
                 "lab_emulated": emulated(),
                 "lab_network": f"{lab['subnet']}.0/24",
+                # The machines run on this host: compressing their SSH costs CPU on both ends.
+                "mitogen_ssh_compression": False,
             }
         },
         "_meta": {"hostvars": {m["name"]: {"ansible_host": m["ip"]} for m in machines}},
