@@ -77,6 +77,14 @@ def drained_hosts(log: str) -> list[str]:
     return hosts_included(log, "Take this host out of each balancer's rotation")
 
 
+def replica_batches(log: str) -> int:
+    """How many batches the rolling play ran in: one per app host that changes, one at a time
+    (a play with no host to change is skipped: Ansible prints it with no hosts matched)."""
+    plays = re.split(r"^PLAY \[", log, flags=re.M)
+    rolls = [p for p in plays if p.startswith("Roll the app hosts")]
+    return sum("skipping: no hosts matched" not in p for p in rolls)
+
+
 def standby_started(log: str) -> list[str]:
     """The app hosts a playbook run kept in rotation on standby replicas beside their own."""
     return hosts_included(log, "Start standby replicas beside")

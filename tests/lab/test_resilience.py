@@ -22,6 +22,7 @@ from lab_helpers import (
     drained_hosts,
     lab_env,
     node,
+    replica_batches,
     standby_started,
     versions_by_replica,
 )
@@ -277,6 +278,7 @@ def test_rolling_redeploy_under_load_loses_nothing(lab) -> None:
         out = run("make", "deploy", f"APP_VERSION={release}", env=lab_env(2), timeout=1200).stdout
     print(f"\nmake deploy APP_VERSION={release}: {time.monotonic() - started:.0f} s")
     assert drained_hosts(out) == ["app1", "app2"]  # both, one after the other
+    assert replica_batches(out) == 2
     assert load.results.failed == 0, load.results.statuses | load.results.errors
     assert f"Release by host: app1 {release}, app2 {release}" in " ".join(out.split())
     assert set(versions_by_replica(30).values()) == {release}
