@@ -77,12 +77,16 @@ def drained_hosts(log: str) -> list[str]:
     return hosts_included(log, "Take this host out of each balancer's rotation")
 
 
+def plays_named(log: str, name: str) -> list[str]:
+    """The output of each play (each batch of a serial one) whose name starts with name."""
+    return [play for play in re.split(r"^PLAY \[", log, flags=re.M) if play.startswith(name)]
+
+
 def replica_batches(log: str) -> int:
     """How many batches the rolling play ran in: one per app host that changes, one at a time
     (a play with no host to change is skipped: Ansible prints it with no hosts matched)."""
-    plays = re.split(r"^PLAY \[", log, flags=re.M)
-    rolls = [p for p in plays if p.startswith("Roll the app hosts")]
-    return sum("skipping: no hosts matched" not in p for p in rolls)
+    rolls = plays_named(log, "Roll the app hosts")
+    return sum("skipping: no hosts matched" not in play for play in rolls)
 
 
 def standby_started(log: str) -> list[str]:

@@ -27,6 +27,7 @@ from lab_helpers import (
     drained_hosts,
     lab_env,
     node,
+    plays_named,
     provision,
     provision_log,
     recap,
@@ -261,8 +262,7 @@ def test_only_the_host_that_changes_leaves_the_rotation(lab) -> None:
 
 def started_at_once(log: str) -> list[str]:
     """The app hosts the first-start play (all at once, no drain) changed."""
-    play = re.split(r"^PLAY \[", log, flags=re.M)
-    first = next(p for p in play if p.startswith("Replicas on the app hosts that run none yet"))
+    first = plays_named(log, "Replicas on the app hosts that run none yet")[0]
     return sorted(set(re.findall(r"^changed: \[([\w-]+)\]", first, re.M)))
 
 
